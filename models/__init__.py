@@ -1,0 +1,38 @@
+"""The data model. Code imports from here: `from models import Case`."""
+from models.audit import AuditEvent
+from models.base import Base, utcnow
+from models.case import Attachment, Case, InboundRaw, Interaction, ReferenceCounter
+from models.caseworker import ROLE_ORDER, QueueMember, User, UserCapacity, UserSkill
+from models.contact import Constituent, ContactPoint
+from models.db import Session, get_engine, init_engine, make_engine, transaction
+from models.enums import (
+    OPEN_STATUSES,
+    AuditAction,
+    CaseStatus,
+    Channel,
+    ConstituentKind,
+    ContactKind,
+    DecisionKind,
+    DecisionOutcome,
+    DeliveryStatus,
+    Direction,
+    InboundStatus,
+    InteractionKind,
+    Presence,
+    Priority,
+    Role,
+    RoutingStrategy,
+)
+from models.organisation import BusinessCalendar, Category, Queue, QueueSkill, Skill, SlaPolicy
+from models.reference import next_reference
+from models.routing import RoutingDecision
+
+__all__ = [
+    "OPEN_STATUSES", "ROLE_ORDER", "Attachment", "AuditAction", "AuditEvent", "Base", "BusinessCalendar",
+    "Case", "CaseStatus", "Category", "Channel", "Constituent", "ConstituentKind", "ContactKind",
+    "ContactPoint", "DecisionKind", "DecisionOutcome", "DeliveryStatus", "Direction", "InboundRaw",
+    "InboundStatus", "Interaction", "InteractionKind", "Presence", "Priority", "Queue", "QueueMember",
+    "QueueSkill", "ReferenceCounter", "Role", "RoutingDecision", "RoutingStrategy", "Session", "Skill",
+    "SlaPolicy", "User", "UserCapacity", "UserSkill", "get_engine", "init_engine", "make_engine",
+    "next_reference", "transaction", "utcnow",
+]

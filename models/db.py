@@ -1,0 +1,89 @@
+"""Engine and session factory: `Session` (scoped), `init_engine(url)` and `transaction()`."""
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session as OrmSession
+from sqlalchemy.orm import scoped_session, sessionmaker
+
+log = logging.getLogger(__name__)
+
+Session = scoped_session(sessionmaker(expire_on_commit=False))
+# Execution option: this transaction will write (SQLite takes the write lock at BEGIN; others ignore it).
+WRITE_INTENT = "casework_write_intent"
+_engine: Engine | None = None
+
+
+def _configure_sqlite(dbapi_connection, _record) -> None:
+    # WAL lets readers (web) run while a writer (worker) commits; the busy timeout makes a second
+    # writer wait for the lock instead of failing at once.
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _begin(conn) -> None:
+    # We issue BEGIN ourselves (pysqlite's own handling is switched off) so that a unit of work that will
+    # write can take the write lock up front: BEGIN IMMEDIATE queues writers on the busy timeout, where a
+    # deferred one that read first would fail with SQLITE_BUSY on upgrade. Readers stay deferred, so a
+    # long read never blocks writers in WAL mode.
+    immediate = conn.get_execution_options().get(WRITE_INTENT, False)
+    conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def make_engine(url: str, **kwargs) -> Engine:
+    """Create an engine for `url` with this project's per-dialect settings. Does not connect."""
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 30}, **kwargs)
+        event.listen(engine, "connect", _configure_sqlite)
+        # Take over transaction control from pysqlite so that BEGIN IMMEDIATE is ours to issue.
+        event.listen(engine, "connect", lambda dbapi_conn, _r: setattr(dbapi_conn, "isolation_level", None))
+        event.listen(engine, "begin", _begin)
+        return engine
+    return create_engine(url, pool_pre_ping=True, **kwargs)
+
+
+def init_engine(url: str, **kwargs) -> Engine:
+    """Bind `Session` to an engine for `url` and return it; an engine for the same URL is kept."""
+    global _engine
+    if _engine is not None and not kwargs and _engine.url.render_as_string(hide_password=False) == url:
+        return _engine                 # same database: keep the pool (tests build many apps)
+    if _engine is not None:
+        Session.remove()
+        _engine.dispose()
+    _engine = make_engine(url, **kwargs)
+    Session.configure(bind=_engine)
+    return _engine
+
+
+def get_engine() -> Engine:
+    """The engine bound by `init_engine`. Raises RuntimeError before that."""
+    if _engine is None:
+        raise RuntimeError("init_engine() has not been called")
+    return _engine
+
+
+@contextmanager
+def transaction() -> Iterator[OrmSession]:
+    """A unit of work for jobs and commands: commits on success, rolls back on error, then removes the session.
+
+    It is taken as a writer from the start (see `_begin`).
+    """
+    session = Session()
+    session.connection(execution_options={WRITE_INTENT: True})
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        raise
+    finally:
+        Session.remove()

@@ -1,0 +1,72 @@
+"""The migration history builds the schema on an empty database, and agrees with the models."""
+import pytest
+from alembic.util import CommandError
+from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
+
+from models import Base, migrate
+
+
+def test_upgrade_builds_every_table_on_an_empty_database(scratch_database_url):
+    migrate.upgrade(scratch_database_url)
+    engine = create_engine(scratch_database_url)
+    tables = set(inspect(engine).get_table_names())
+    engine.dispose()
+    assert set(Base.metadata.tables) <= tables
+    assert "alembic_version" in tables
+
+
+def test_models_and_migrations_agree(scratch_database_url):
+    migrate.upgrade(scratch_database_url)
+    migrate.check(scratch_database_url)          # raises CommandError on any difference
+
+
+def test_check_notices_a_schema_that_drifted(scratch_database_url):
+    migrate.upgrade(scratch_database_url)
+    engine = create_engine(scratch_database_url)
+    with engine.begin() as conn:
+        Table("not_in_models", MetaData(), Column("id", Integer, primary_key=True)).create(conn)
+    engine.dispose()
+    with pytest.raises(CommandError):
+        migrate.check(scratch_database_url)
+
+
+def test_downgrade_to_base_and_up_again(scratch_database_url):
+    migrate.upgrade(scratch_database_url)
+    migrate.downgrade(scratch_database_url, "base")
+    engine = create_engine(scratch_database_url)
+    assert set(inspect(engine).get_table_names()) <= {"alembic_version"}
+    engine.dispose()
+    migrate.upgrade(scratch_database_url)
+    migrate.check(scratch_database_url)
+
+
+def test_the_console_queries_have_their_indexes(scratch_database_url):
+    migrate.upgrade(scratch_database_url)
+    engine = create_engine(scratch_database_url)
+    inspector = inspect(engine)
+    index_columns = {table: [tuple(ix["column_names"]) for ix in inspector.get_indexes(table)]
+                     for table in ("cases", "contact_points", "interactions")}
+    unique = [tuple(u["column_names"]) for u in inspector.get_unique_constraints("interactions")]
+    engine.dispose()
+    assert ("queue_id", "status", "priority", "queued_at") in index_columns["cases"]
+    assert ("assignee_id", "status", "last_activity_at") in index_columns["cases"]
+    assert ("constituent_id", "created_at") in index_columns["cases"]
+    assert ("value",) in index_columns["contact_points"]
+    assert ("external_id",) in index_columns["interactions"]
+    assert ("channel", "external_id") in unique
+
+
+def test_flask_db_upgrade_command(scratch_database_url, redis_url):
+    from caseworker import create_app
+    from tests.conftest import app_config
+
+    app = create_app(app_config(scratch_database_url, redis_url))
+    result = app.test_cli_runner().invoke(args=["db", "upgrade"])
+    assert result.exit_code == 0, result.output
+    assert "database at head" in result.output
+    result = app.test_cli_runner().invoke(args=["db", "check"])
+    assert result.exit_code == 0, result.output
+    engine = create_engine(scratch_database_url)
+    with engine.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 0
+    engine.dispose()

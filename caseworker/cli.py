@@ -159,7 +159,9 @@ def serve(host: str, port: int, workers: int) -> None:
         embedded_redis.ensure_running(app.instance_path)
     children = [_spawn(["worker"]) for _ in range(workers)]
     click.echo(f"\nCasework is running at http://{host}:{port}/  (Ctrl-C stops it)\n")
-    click.echo(demo.logins_text())
+    with transaction() as session:
+        if demo.has_demo_staff(session):
+            click.echo(demo.logins_text())
     try:
         socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,
                      log_output=False)

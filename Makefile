@@ -1,0 +1,39 @@
+# Casework: `make run` sets up and runs the system with demo data; `make test` runs every test on both
+# engine pairs. Both need only Python 3.11 and make; `make test` installs the Debian packages it needs.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+FLASK := $(BIN)/flask --app wsgi
+HOST ?= 127.0.0.1
+PORT ?= 5000
+
+.PHONY: run test setup setup-dev lint clean
+
+run: setup
+	$(FLASK) db upgrade
+	$(FLASK) seed-demo
+	$(FLASK) serve --host $(HOST) --port $(PORT)
+
+test: setup-dev
+	tests/install-system-packages.sh
+	@[ -d node_modules/axe-core ] || npm ci --no-audit --no-fund --silent
+	$(BIN)/python -m tests.engines
+
+setup: $(VENV)/.installed
+
+setup-dev: $(VENV)/.installed-dev
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+$(VENV)/.installed: requirements.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements.txt -c constraints.txt
+	touch $@
+
+$(VENV)/.installed-dev: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
+	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
+	touch $(VENV)/.installed $@
+
+clean:
+	rm -rf $(VENV) node_modules instance .pytest_cache

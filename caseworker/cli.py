@@ -94,7 +94,7 @@ def seed_demo(constituents: int, cases: int, seed: int) -> None:
 
     with transaction() as session:
         if demo.is_seeded(session):
-            click.echo("demo data is there already")
+            click.echo("demo data is there already (the database has staff accounts): not seeding")
         else:
             started = time.monotonic()
             counts = demo.seed(session, constituents=constituents, cases=cases, seed=seed)

@@ -20,13 +20,14 @@ SOCKETIO_CHANNEL = "flask-socketio"
 
 
 def socketio_queue_options(url: str | None, write_only: bool = False) -> dict:
-    """SocketIO options for a Redis message queue at `url` (none when `url` is None).
+    """SocketIO options for a Redis message queue at `url` (no queue when `url` is None).
 
     Flask-SocketIO picks its queue class by URL scheme and would take a unix:// URL for Kombu; the
     embedded Redis listens on a unix socket, so the Redis manager is made here for every scheme.
     """
     if not url:
-        return {}
+        # Explicit Nones: the SocketIO object is a module singleton, and init_app keeps earlier options.
+        return {"message_queue": None, "client_manager": None}
     return {"message_queue": url,
             "client_manager": RedisManager(url, channel=SOCKETIO_CHANNEL, write_only=write_only)}
 

@@ -162,6 +162,8 @@ def serve(host: str, port: int, workers: int) -> None:
     with transaction() as session:
         if demo.has_demo_staff(session):
             click.echo(demo.logins_text())
+    # Flask marks every CLI command as `flask run` and then refuses app.run(); this command is the server.
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)
     try:
         socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,
                      log_output=False)

@@ -20,6 +20,7 @@ from models import (
     Role,
     RoutingDecision,
     Session,
+    init_engine,
     transaction,
 )
 from routing import request_assignment
@@ -121,6 +122,7 @@ def _signed_in_http(base_url: str, email: str):
 
 @pytest.mark.integration
 def test_an_event_from_a_separate_worker_process_reaches_a_live_browser_socket(live_server):
+    init_engine(live_server.env["DATABASE_URL"])
     with transaction() as session:
         user, _queue, case = _routable_case(session)
         user_email, case_id = user.email, case.id
@@ -129,7 +131,8 @@ def test_an_event_from_a_separate_worker_process_reaches_a_live_browser_socket(l
     received = []
     sio = socketio_client.Client(http_session=http, reconnection=False)
     sio.on("case.assigned", received.append)
-    sio.connect(live_server.url, transports=["websocket"])
+    # Sessions are bound to the user agent ("strong" protection), as a browser's socket would send it.
+    sio.connect(live_server.url, transports=["websocket"], headers={"User-Agent": http.headers["User-Agent"]})
     try:
         request_assignment(redis_lib.Redis.from_url(live_server.env["REDIS_URL"]), case_id)
         live_server.flask("worker", "--burst", "routing")

@@ -16,7 +16,7 @@ run: setup
 
 test: setup-dev
 	tests/install-system-packages.sh
-	@[ -d node_modules/axe-core ] || npm ci --no-audit --no-fund --silent
+	@$(MAKE) --no-print-directory node_modules/.installed
 	$(BIN)/python -m tests.engines
 
 setup: $(VENV)/.installed
@@ -34,6 +34,10 @@ $(VENV)/.installed: requirements.txt constraints.txt | $(BIN)/python
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $(VENV)/.installed $@
+
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --silent
+	touch $@
 
 clean:
 	rm -rf $(VENV) node_modules instance .pytest_cache

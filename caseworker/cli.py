@@ -164,6 +164,7 @@ def serve(host: str, port: int, workers: int) -> None:
             click.echo(demo.logins_text())
     # Flask marks every CLI command as `flask run` and then refuses app.run(); this command is the server.
     os.environ.pop("FLASK_RUN_FROM_CLI", None)
+    _stop_on_signals()
     try:
         socketio.run(app, host=host, port=port, allow_unsafe_werkzeug=True, use_reloader=False,
                      log_output=False)
@@ -174,6 +175,16 @@ def serve(host: str, port: int, workers: int) -> None:
         if app.config["REDIS_EMBEDDED"]:
             embedded_redis.stop(app.instance_path)
         click.echo("stopped")
+
+
+def _raise_interrupt(_signum, _frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _stop_on_signals() -> None:
+    """Ctrl-C and SIGTERM both stop the server and its children, even when started with SIGINT ignored."""
+    signal.signal(signal.SIGINT, _raise_interrupt)
+    signal.signal(signal.SIGTERM, _raise_interrupt)
 
 
 def _spawn(args: list[str]) -> subprocess.Popen:

@@ -4,7 +4,9 @@ import logging
 from flask import Flask, jsonify, redirect, render_template, url_for
 from sqlalchemy import text
 
+import routing
 from caseworker import config, extensions, logconfig
+from channels import settings as channel_settings
 from models import Session, init_engine
 
 log = logging.getLogger(__name__)
@@ -31,6 +33,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     if not app.config.get("TESTING"):
         logconfig.configure()
     init_engine(app.config["DATABASE_URL"])
+    routing.configure(offer_timeout_seconds=app.config["ROUTING_OFFER_TIMEOUT_SECONDS"],
+                      return_unanswered_after_seconds=app.config["ROUTING_RETURN_UNANSWERED_SECONDS"])
+    channel_settings.configure(config.channel_settings(app))
     _init_extensions(app)
     _register_blueprints(app)
     _register_hooks(app)
@@ -58,10 +63,10 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from caseworker import auth, inbox
+    from caseworker import admin, auth, inbox, intake
 
-    app.register_blueprint(auth.bp)
-    app.register_blueprint(inbox.bp)
+    for blueprint in (auth.bp, inbox.bp, admin.bp, intake.bp):
+        app.register_blueprint(blueprint)
 
     @app.get("/")
     def home():
@@ -85,9 +90,12 @@ def _check(probe) -> bool:
 
 
 def _register_hooks(app: Flask) -> None:
-    @app.teardown_appcontext
     def remove_session(_exc=None):
         Session.remove()
+
+    # Each request ends its unit of work, even inside a longer app context (a CLI command, a test).
+    app.teardown_request(remove_session)
+    app.teardown_appcontext(remove_session)
 
     @app.after_request
     def security_headers(response):

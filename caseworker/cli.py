@@ -23,7 +23,9 @@ redis_cli = AppGroup("redis", help="The embedded Redis server.")
 
 
 def register(app: Flask) -> None:
-    for command in (db_cli, users_cli, redis_cli, seed_demo, worker, serve):
+    from caseworker.channels_cli import channels_cli
+
+    for command in (db_cli, users_cli, redis_cli, seed_demo, worker, serve, channels_cli):
         app.cli.add_command(command)
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from caseworker import embedded_redis
+from channels.settings import ChannelSettings, Mailbox, SmtpServer
 
 
 class DefaultConfig:
@@ -34,11 +35,37 @@ class DefaultConfig:
     RATELIMIT_ENABLED = True
 
     ATTACHMENT_DIR: str | None = None         # default: instance/attachments
+
+    # Email. Outbound goes to SMTP_HOST; the listener of `flask channels smtpd` binds SMTPD_HOST:SMTPD_PORT.
+    MAIL_SERVICE_ADDRESS = "help@riverton.example"
+    MAIL_SERVICE_NAME = "Riverton City Services"
+    MAIL_MAX_BYTES = 25 * 1024 * 1024
+    MAIL_ACKNOWLEDGE = True
+    MAIL_ACK_WINDOW_SECONDS = 3600
+    SMTP_HOST = "127.0.0.1"
+    SMTP_PORT = 25
+    SMTP_SECURITY = "none"                    # none | starttls | tls
+    SMTP_USERNAME: str | None = None
+    SMTP_PASSWORD: str | None = None
+    SMTPD_HOST = "127.0.0.1"
+    SMTPD_PORT = 2525
+    IMAP_MAILBOXES: list = []                 # [{"name", "host", "port", "ssl", "username", "password", "folder"}]
+    IMAP_POLL_SECONDS = 60
+    MAILGUN_SIGNING_KEY: str | None = None
+    WEBHOOK_USERNAME: str | None = None       # HTTP Basic credentials that SendGrid and Postmark are given
+    WEBHOOK_PASSWORD: str | None = None
     INBOX_PAGE_SIZE = 50
     WORKER_QUEUES = ("channels", "routing", "default")
 
+    # Routing (issue 4): how long a chat or phone offer waits for an answer; when an offline agent's
+    # unanswered cases go back to the queue (None: never); how long after an agent's last console
+    # closes they are marked offline.
+    ROUTING_OFFER_TIMEOUT_SECONDS = 30
+    ROUTING_RETURN_UNANSWERED_SECONDS: float | None = None
+    PRESENCE_GRACE_SECONDS = 30
 
-_BOOLEAN_KEYS = {"SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED", "TESTING"}
+
+_BOOLEAN_KEYS = {"SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED", "TESTING", "MAIL_ACKNOWLEDGE"}
 
 
 def load(app: Flask, overrides: dict | None) -> None:
@@ -91,3 +118,18 @@ def _instance_secret(instance: Path) -> str:
         finally:
             os.unlink(tmp)
     return path.read_text().strip()
+
+
+def channel_settings(app: Flask) -> ChannelSettings:
+    """The part of the config that channels/ reads, as its own settings object."""
+    c = app.config
+    return ChannelSettings(
+        service_address=c["MAIL_SERVICE_ADDRESS"], service_name=c["MAIL_SERVICE_NAME"],
+        attachment_dir=Path(c["ATTACHMENT_DIR"]), max_message_bytes=int(c["MAIL_MAX_BYTES"]),
+        acknowledge=c["MAIL_ACKNOWLEDGE"], acknowledgement_window_seconds=int(c["MAIL_ACK_WINDOW_SECONDS"]),
+        smtp=SmtpServer(host=c["SMTP_HOST"], port=int(c["SMTP_PORT"]), security=c["SMTP_SECURITY"],
+                        username=c["SMTP_USERNAME"], password=c["SMTP_PASSWORD"]),
+        mailboxes=tuple(Mailbox(**box) for box in c["IMAP_MAILBOXES"]),
+        mailgun_signing_key=c["MAILGUN_SIGNING_KEY"],
+        webhook_username=c["WEBHOOK_USERNAME"], webhook_password=c["WEBHOOK_PASSWORD"],
+    )

@@ -481,7 +481,7 @@ class _CaseWriter:
 
     def _message_id(self) -> str:
         self.message_seq += 1
-        return f"<demo.{self.message_seq}.{self.rng.getrandbits(40):010x}@mail.example>"
+        return f"demo.{self.message_seq}.{self.rng.getrandbits(40):010x}@mail.example"     # stored without <>
 
     def _first_contact(self, spec: dict, person: _Person, assignee: User | None, body: str) -> dict:
         channel, at = spec["channel"], spec["created_at"]

@@ -16,3 +16,7 @@ class LoginForm(FlaskForm):
 
 class LogoutForm(FlaskForm):
     submit = SubmitField("Sign out")
+
+
+class ConfirmForm(FlaskForm):
+    """A button that changes something: the form is only its CSRF token."""

@@ -28,6 +28,7 @@ class IngestResult:
     interaction_id: int
     is_new_case: bool
     is_duplicate: bool
+    reopened: bool = False
 
 
 def find_or_create_constituent(session: Session, address: ContactAddress) -> tuple[Constituent, ContactPoint]:
@@ -50,7 +51,8 @@ def find_or_create_constituent(session: Session, address: ContactAddress) -> tup
     return constituent, point
 
 
-def _thread_target(session: Session, contact: NormalizedContact) -> Case | None:
+def thread_target(session: Session, contact: NormalizedContact) -> Case | None:
+    """The case `contact` answers: by the ids it replies to, then by a reference it quotes; else None."""
     if contact.in_reply_to:
         case = session.execute(
             select(Case).join(Interaction, Interaction.case_id == Case.id)
@@ -105,11 +107,12 @@ def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | N
     constituent, point = (None, None)
     if contact.sender is not None:
         constituent, point = find_or_create_constituent(session, contact.sender)
-    case = _thread_target(session, contact)
-    is_new = case is None
+    case = thread_target(session, contact)
+    is_new, reopened = case is None, False
     if is_new:
         case = open_case(session, contact, constituent)
     elif not case.is_open or case.status is CaseStatus.PENDING_CONSTITUENT:
+        reopened = not case.is_open
         case.status = CaseStatus.ASSIGNED if case.assignee_id else CaseStatus.NEW
     now = contact.occurred_at or utcnow()
     case.last_activity_at = now
@@ -122,5 +125,5 @@ def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | N
     session.add(interaction)
     session.flush()
     log.info("interaction %s on case %s (new case: %s)", interaction.id, case.id, is_new)
-    return IngestResult(case.id, interaction.id, is_new_case=is_new, is_duplicate=False)
+    return IngestResult(case.id, interaction.id, is_new_case=is_new, is_duplicate=False, reopened=reopened)
 

@@ -4,7 +4,7 @@ from models.base import Base, utcnow
 from models.case import Attachment, Case, InboundRaw, Interaction, ReferenceCounter
 from models.caseworker import ROLE_ORDER, QueueMember, User, UserCapacity, UserSkill
 from models.contact import Constituent, ContactPoint
-from models.db import Session, get_engine, init_engine, make_engine, transaction
+from models.db import Session, get_engine, init_engine, make_engine, reading, transaction
 from models.enums import (
     OPEN_STATUSES,
     AuditAction,
@@ -33,6 +33,6 @@ __all__ = [
     "ContactPoint", "DecisionKind", "DecisionOutcome", "DeliveryStatus", "Direction", "InboundRaw",
     "InboundStatus", "Interaction", "InteractionKind", "Presence", "Priority", "Queue", "QueueMember",
     "QueueSkill", "ReferenceCounter", "Role", "RoutingDecision", "RoutingStrategy", "Session", "Skill",
-    "SlaPolicy", "User", "UserCapacity", "UserSkill", "get_engine", "init_engine", "make_engine",
+    "SlaPolicy", "User", "UserCapacity", "UserSkill", "get_engine", "init_engine", "make_engine", "reading",
     "next_reference", "transaction", "utcnow",
 ]

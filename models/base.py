@@ -67,6 +67,13 @@ def _enum_values(enum_class: type[enum.Enum]) -> list[str]:
     return [member.value for member in enum_class]
 
 
+def enum_type(enum_class: type[enum.Enum], name: str) -> Enum:
+    """The type map's enum type under its own `name`, for a second column of one enum on a table
+    (each CHECK constraint is named after its type, and names must differ within a table)."""
+    return Enum(enum_class, native_enum=False, create_constraint=True, length=32,
+                values_callable=_enum_values, name=name)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {

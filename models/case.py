@@ -2,10 +2,10 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, IntEnumType, utcnow
+from models.base import Base, IntEnumType, enum_type, utcnow
 from models.caseworker import User
 from models.contact import Constituent
 from models.enums import (
@@ -42,6 +42,12 @@ class Case(Base):
     queue_id: Mapped[int | None] = mapped_column(ForeignKey("queues.id"))
     constituent_id: Mapped[int | None] = mapped_column(ForeignKey("constituents.id"))
     assignee_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Routing state: the agent a pending offer waits on, and the channel slot the case holds (on its
+    # assignee or on the agent it is offered to); None when it holds none. See routing/engine.py.
+    offered_to_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    slot_channel: Mapped[Channel | None] = mapped_column(enum_type(Channel, "slot_channel"))
+    # After its queue's overflow delay, with no overflow queue, a case drops the non-essential skills.
+    is_skill_relaxed: Mapped[bool] = mapped_column(default=False, server_default=false())
     # Where the request is about (Open311 location, and the equity view by district).
     address: Mapped[str | None] = mapped_column(String(500))
     postcode: Mapped[str | None] = mapped_column(String(16))
@@ -55,6 +61,8 @@ class Case(Base):
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # When the case started waiting for a queue; kept when re-routed, so aging is fair.
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it joined its current queue (the overflow clock); None means at queued_at.
+    entered_queue_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_response_due_at: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]
@@ -65,7 +73,7 @@ class Case(Base):
     category: Mapped["Category | None"] = relationship()
     queue: Mapped["Queue | None"] = relationship()
     constituent: Mapped["Constituent | None"] = relationship()
-    assignee: Mapped["User | None"] = relationship()
+    assignee: Mapped["User | None"] = relationship(foreign_keys=[assignee_id])
     interactions: Mapped[list["Interaction"]] = relationship(
         back_populates="case", order_by="Interaction.occurred_at"
     )
@@ -146,6 +154,8 @@ class InboundRaw(Base):
     payload: Mapped[bytes] = mapped_column(LargeBinary)
     content_type: Mapped[str] = mapped_column(String(255), default="message/rfc822")
     status: Mapped[InboundStatus] = mapped_column(default=InboundStatus.RECEIVED)
+    outcome: Mapped[str | None] = mapped_column(String(16))      # new_case, threaded, auto_reply, bounce...
+    message_id: Mapped[str | None] = mapped_column(String(998))  # what the payload turned out to be
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))

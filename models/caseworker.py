@@ -68,6 +68,8 @@ class UserCapacity(Base):
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
     channel: Mapped[Channel] = mapped_column(primary_key=True)
     slots: Mapped[int]
+    # Slots taken (assigned cases and pending offers holding this channel); kept by routing/engine.py.
+    used: Mapped[int] = mapped_column(default=0, server_default="0")
 
     user: Mapped[User] = relationship(back_populates="capacities")
 

@@ -78,12 +78,25 @@ def transaction() -> Iterator[OrmSession]:
     It is taken as a writer from the start (see `_begin`).
     """
     session = Session()
-    session.connection(execution_options={WRITE_INTENT: True})
     try:
+        session.connection(execution_options={WRITE_INTENT: True})   # inside: a refused connection cleans up too
         yield session
         session.commit()
     except BaseException:
         session.rollback()
         raise
+    finally:
+        Session.remove()
+
+
+@contextmanager
+def reading() -> Iterator[OrmSession]:
+    """A read-only unit of work: a plain (deferred) transaction that never blocks writers.
+
+    Closing ends the transaction and detaches what was loaded, which stays readable afterwards.
+    """
+    session = Session()
+    try:
+        yield session
     finally:
         Session.remove()

@@ -4,8 +4,11 @@ from rq import Queue, Retry
 from rq.job import Job
 
 from routing import jobs
+from routing.dispatch import ROUTING_QUEUE, announce, perform, request_fill, schedule_offline_check
+from routing.settings import configure
 
-ROUTING_QUEUE = "routing"
+__all__ = ["ROUTING_QUEUE", "announce", "configure", "perform", "request_assignment", "request_fill",
+           "schedule_offline_check"]
 
 
 def request_assignment(redis: Redis, case_id: int) -> Job:

@@ -1,73 +1,605 @@
-"""Routing glue to the database: assign a waiting case to a caseworker. Flushes; callers commit."""
-import logging
+"""Routing glue to the database: route, offer, accept, decline, release. Flushes; callers commit.
 
-from sqlalchemy import and_, func, select
+Design (concurrency). The database is the only truth; Redis carries jobs and timers, never state.
+
+- A case holds at most one *slot*: `cases.slot_channel` names the channel, and the slot belongs to the
+  case's assignee, or to the agent it is offered to (`offered_to_id`). Owner and offer exclude each other,
+  so a case never has two owners.
+- `user_capacities.used` counts the slots an agent holds per channel. It only moves in this module, by
+  conditional UPDATEs: `SET used = used + 1 WHERE used < slots` reserves, and a reservation that updates
+  no row lost the race and tries the next candidate. PostgreSQL re-checks the WHERE clause on the newest
+  row version after waiting for a row lock, SQLite serialises writers with BEGIN IMMEDIATE; either way
+  an agent never exceeds capacity. `reconcile` recounts an agent's slots from their cases.
+- Every routing step first locks the case row (SELECT ... FOR UPDATE) and re-checks its state, so two
+  workers given the same case do the work once. Then an agent's capacity row, then their user row: a
+  reservation wins the slot, then updates the user `WHERE presence = 'available'` (re-checked on the
+  newest row, so an agent who just went away is skipped and the slot given back). A presence change
+  locks the agent's capacity rows before their user row, in the same order.
+- A step that frees one agent's slot and takes another's (decline, return, presence) can still meet a
+  mirror-image step on PostgreSQL; the database detects the deadlock and `dispatch.perform` runs the
+  step again. Steps stay short for that reason: `fill` routes one case per transaction.
+- Nothing polls. Arrival routes the case (`route_case`), a freed slot pulls the best waiting case the
+  agent can take (`fill`), and timers (offer expiry, overflow, return of unanswered cases) are RQ jobs
+  scheduled for their moment. Waiting cases are read through the (queue, status, priority, queued_at)
+  index one priority at a time with LIMIT 1, so the cost does not grow with the backlog.
+
+Each function returns `Effects`: what the caller announces (signals) and schedules (timers) after commit.
+"""
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, func, insert, literal, or_, select, union_all, update
 from sqlalchemy.orm import Session
 
 from models import (
     OPEN_STATUSES,
     Case,
     CaseStatus,
+    Channel,
     DecisionKind,
     DecisionOutcome,
     Presence,
+    Priority,
+    Queue,
     QueueMember,
+    QueueSkill,
     RoutingDecision,
+    Skill,
     User,
     UserCapacity,
+    UserSkill,
     utcnow,
 )
-from routing import rules
+from routing import rules, settings
 
 log = logging.getLogger(__name__)
 
+OFFER_CHANNELS = frozenset({Channel.CHAT, Channel.PHONE})
+_ID_SAMPLE = 20          # ids kept per filter reason in an explanation; counts are always complete
 
-def _candidates(session: Session, case: Case) -> list[rules.Candidate]:
-    load = (
-        select(func.count(Case.id))
-        .where(Case.assignee_id == User.id, Case.channel == case.channel,
-               Case.status.in_((CaseStatus.ASSIGNED, CaseStatus.PENDING_CONSTITUENT)))
-        .scalar_subquery()
+
+class RoutingError(ValueError):
+    """A routing request that cannot be done as asked (unknown offer, someone else's offer, full agent)."""
+
+
+@dataclass(frozen=True)
+class Offer:
+    decision_id: int
+    case_id: int
+    user_id: int
+    expires_at: datetime
+
+
+@dataclass
+class Effects:
+    """What a committed routing step leads to: announcements and timers, all by id."""
+
+    assigned: list[tuple[int, int, int | None]] = field(default_factory=list)   # case, user, queue
+    offered: list[Offer] = field(default_factory=list)
+    closed_offers: list[tuple[int, int, int]] = field(default_factory=list)     # decision, case, user
+    waiting: list[tuple[int, int, datetime]] = field(default_factory=list)      # case, queue, overflow at
+    freed: set[int] = field(default_factory=set)                                 # users to fill
+    presence: list[tuple[int, str, datetime]] = field(default_factory=list)     # user, presence, at
+
+    def merge(self, other: "Effects") -> "Effects":
+        self.assigned += other.assigned
+        self.offered += other.offered
+        self.closed_offers += other.closed_offers
+        self.waiting += other.waiting
+        self.freed |= other.freed
+        self.presence += other.presence
+        return self
+
+
+@dataclass(frozen=True)
+class _QueueProfile:
+    id: int
+    strategy: str
+    priority: int
+    skills: tuple[rules.SkillNeed, ...]
+    overflow_queue_id: int | None
+    overflow_after_seconds: int | None
+
+
+# ---- reading ---------------------------------------------------------------------------------------
+
+_CASE_COLUMNS = (Case.id, Case.status, Case.channel, Case.language, Case.priority, Case.queue_id,
+                 Case.assignee_id, Case.offered_to_id, Case.slot_channel, Case.is_skill_relaxed,
+                 Case.queued_at, Case.entered_queue_at)
+
+
+def _lock_case(session: Session, case_id: int):
+    return session.execute(select(*_CASE_COLUMNS).where(Case.id == case_id).with_for_update()).one_or_none()
+
+
+def _is_waiting(case) -> bool:
+    return (case.status is CaseStatus.NEW and case.assignee_id is None and case.offered_to_id is None
+            and case.queue_id is not None)
+
+
+def _queue_profile(session: Session, queue_id: int) -> _QueueProfile:
+    queue = session.execute(select(Queue.strategy, Queue.priority, Queue.overflow_queue_id,
+                                   Queue.overflow_after_seconds).where(Queue.id == queue_id)).one()
+    skills = session.execute(
+        select(QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
+        .join(Skill, Skill.id == QueueSkill.skill_id).where(QueueSkill.queue_id == queue_id)
+        .order_by(QueueSkill.skill_id)
     )
+    return _QueueProfile(queue_id, queue.strategy.value, queue.priority,
+                         tuple(rules.SkillNeed(*row) for row in skills), queue.overflow_queue_id,
+                         queue.overflow_after_seconds)
+
+
+def _candidates(session: Session, queue: _QueueProfile, channel: Channel) -> list[rules.Candidate]:
     rows = session.execute(
-        select(User.id, UserCapacity.slots, load)
-        .join(QueueMember, and_(QueueMember.user_id == User.id, QueueMember.queue_id == case.queue_id))
-        .join(UserCapacity, and_(UserCapacity.user_id == User.id, UserCapacity.channel == case.channel))
-        .where(User.is_active, User.presence == Presence.AVAILABLE)
-    )
-    return [rules.Candidate(user_id, slots, n) for user_id, slots, n in rows]
+        select(User.id, User.display_name, User.presence, User.languages, User.last_assigned_at,
+               UserCapacity.slots, UserCapacity.used)
+        .join(QueueMember, QueueMember.user_id == User.id)
+        .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id, UserCapacity.channel == channel))
+        .where(QueueMember.queue_id == queue.id, User.is_active)
+    ).all()
+    skills: dict[int, dict[int, int]] = {}
+    if queue.skills:
+        levels = session.execute(
+            select(UserSkill.user_id, UserSkill.skill_id, UserSkill.level)
+            .join(QueueMember, QueueMember.user_id == UserSkill.user_id)
+            .where(QueueMember.queue_id == queue.id, UserSkill.skill_id.in_([s.skill_id for s in queue.skills]))
+        )
+        for user_id, skill_id, level in levels:
+            skills.setdefault(user_id, {})[skill_id] = level
+    return [rules.Candidate(user_id=r.id, presence=r.presence.value, languages=tuple(r.languages or ()),
+                            skills=skills.get(r.id, {}), slots=r.slots or 0, used=r.used or 0,
+                            last_assigned_at=r.last_assigned_at, name=r.display_name) for r in rows]
 
 
-def assign(session: Session, case_id: int) -> Case | None:
-    """Give a NEW case to the least-loaded available member of its queue with spare capacity.
+def _declined(session: Session, case) -> frozenset[int]:
+    """Agents who declined the case, or let its offer time out, since it joined its current queue."""
+    if case.channel not in OFFER_CHANNELS:
+        return frozenset()
+    since = case.entered_queue_at or case.queued_at
+    rows = session.execute(select(RoutingDecision.user_id).where(
+        RoutingDecision.case_id == case.id, RoutingDecision.created_at >= since,
+        RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT))))
+    return frozenset(rows.scalars())
 
-    Idempotent: a case that is no longer NEW comes back untouched, and a deleted one as None. When nobody
-    is available the case comes back still NEW, with a NO_CANDIDATE decision recorded. Flushes; the caller commits.
+
+# ---- slots -----------------------------------------------------------------------------------------
+
+
+def _reserve(session: Session, candidate: rules.Candidate, channel: Channel, now: datetime) -> bool:
+    """Take one `channel` slot of an available agent; False when capacity or presence changed meanwhile.
+
+    The capacity row is locked first and only when the slot is won, then the user row: the same order
+    as `set_presence`, and a lost race leaves no lock behind.
     """
-    case = session.get(Case, case_id, with_for_update=True)      # row lock: two workers, one winner
-    if case is None or case.status is not CaseStatus.NEW:
-        return case
-    candidates = _candidates(session, case)
-    pick = rules.least_loaded(candidates)
-    decision = RoutingDecision(case_id=case.id, queue_id=case.queue_id, kind=DecisionKind.ASSIGNMENT,
-                               strategy="least_loaded", rule="queue members, available, spare capacity",
-                               explanation={"considered": len(candidates)})
-    session.add(decision)
+    reserved = session.execute(
+        update(UserCapacity)
+        .where(UserCapacity.user_id == candidate.user_id, UserCapacity.channel == channel,
+               UserCapacity.used < UserCapacity.slots)
+        .values(used=UserCapacity.used + 1)
+    ).rowcount
+    if reserved != 1:
+        return False
+    available = session.execute(
+        update(User).where(User.id == candidate.user_id, User.presence == Presence.AVAILABLE, User.is_active)
+        .values(last_assigned_at=now)
+    ).rowcount
+    if available != 1:           # went away meanwhile: give the slot back
+        session.execute(update(UserCapacity).where(UserCapacity.user_id == candidate.user_id,
+                                                   UserCapacity.channel == channel)
+                        .values(used=UserCapacity.used - 1))
+        return False
+    return True
+
+
+def _release_slot(session: Session, case) -> int | None:
+    """Give back the slot `case` holds (the row must be locked); returns the agent it freed."""
+    holder = case.offered_to_id or case.assignee_id
+    if case.slot_channel is None or holder is None:
+        return None
+    session.execute(update(UserCapacity)
+                    .where(UserCapacity.user_id == holder, UserCapacity.channel == case.slot_channel,
+                           UserCapacity.used > 0)
+                    .values(used=UserCapacity.used - 1))
+    session.execute(update(Case).where(Case.id == case.id).values(slot_channel=None))
+    return holder
+
+
+def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
+    """Recount the slots `user_id` holds from their cases and store the counts. Flushes; idempotent."""
+    session.execute(select(UserCapacity.channel).where(UserCapacity.user_id == user_id).with_for_update()).all()
+    holder = func.coalesce(Case.offered_to_id, Case.assignee_id)
+    counts = dict(session.execute(select(Case.slot_channel, func.count())
+                                  .where(holder == user_id, Case.slot_channel.is_not(None))
+                                  .group_by(Case.slot_channel)).all())
+    for channel in Channel:
+        session.execute(update(UserCapacity).where(UserCapacity.user_id == user_id, UserCapacity.channel == channel)
+                        .values(used=counts.get(channel, 0)))
+    return counts
+
+
+# ---- deciding --------------------------------------------------------------------------------------
+
+
+def _explanation(queue: _QueueProfile, need: rules.Need, evaluation: rules.Evaluation,
+                 pick: rules.Candidate | None, declined: frozenset[int]) -> dict:
+    skill_codes = {s.skill_id: s.code for s in queue.skills}
+    explanation = {
+        "strategy": queue.strategy, "channel": need.channel, "language": need.language,
+        "skills": [s.code for s in need.required_skills], "relaxed": need.is_relaxed,
+        "considered": evaluation.considered,
+        "filtered": {reason: len(c) for reason, c in evaluation.filtered.items() if c},
+        "absent": dict(Counter(c.presence for c in evaluation.filtered[rules.PRESENCE])),
+        "filtered_ids": {reason: sorted(x.user_id for x in c)[:_ID_SAMPLE]
+                         for reason, c in evaluation.filtered.items() if c},
+        "scores": [{"user_id": r.candidate.user_id, "score": round(r.score, 3), "used": r.candidate.used,
+                    "slots": r.candidate.slots} for r in evaluation.ranked[:5]],
+        "declined": sorted(declined),
+    }
+    if pick is not None:
+        explanation["pick"] = {"user_id": pick.user_id, "name": pick.name, "languages": list(pick.languages),
+                               "skills": {skill_codes[k]: v for k, v in pick.skills.items() if k in skill_codes},
+                               "used": pick.used, "slots": pick.slots}
+    return explanation
+
+
+def _record(session: Session, **values) -> int:
+    return session.execute(insert(RoutingDecision).values(**values).returning(RoutingDecision.id)).scalar_one()
+
+
+def _overflow_at(queue: _QueueProfile, case, relaxed: bool) -> datetime | None:
+    can_relax = not relaxed and any(not s.is_essential for s in queue.skills)
+    if queue.overflow_after_seconds is None or not (queue.overflow_queue_id or can_relax):
+        return None
+    return (case.entered_queue_at or case.queued_at) + timedelta(seconds=queue.overflow_after_seconds)
+
+
+def route_case(session: Session, case_id: int, now: datetime | None = None) -> Effects:
+    """Assign (email, web form, Open311) or offer (chat, phone) a waiting case to the best agent of its queue.
+
+    Idempotent: a case that is not waiting (assigned, offered, closed, gone, no queue) is left alone.
+    Every attempt is stored as a RoutingDecision with its explanation, NO_CANDIDATE included.
+    Flushes; the caller commits, then announces the returned Effects.
+    """
+    now = now or utcnow()
+    case = _lock_case(session, case_id)
+    if case is None or not _is_waiting(case):
+        return Effects()
+    queue = _queue_profile(session, case.queue_id)
+    need = rules.Need(case.channel.value, case.language, queue.skills, case.is_skill_relaxed)
+    declined = _declined(session, case)
+    evaluation = rules.evaluate(queue.strategy, need, _candidates(session, queue, case.channel), declined)
+    pick, lost = None, 0
+    for ranked in evaluation.ranked:
+        if _reserve(session, ranked.candidate, case.channel, now):
+            pick = ranked.candidate
+            break
+        evaluation.filtered[rules.CAPACITY].append(ranked.candidate)   # lost a race for the last slot
+        lost += 1
+    evaluation.ranked = evaluation.ranked[lost:]
+    explanation = _explanation(queue, need, evaluation, pick, declined)
+    decision = {"case_id": case.id, "queue_id": case.queue_id, "strategy": queue.strategy,
+                "explanation": explanation, "created_at": now}
     if pick is None:
-        decision.outcome = DecisionOutcome.NO_CANDIDATE
-        session.flush()
-        return case
-    now = utcnow()
-    decision.outcome, decision.user_id = DecisionOutcome.ASSIGNED, pick.user_id
-    decision.explanation |= {"load": pick.load, "capacity": pick.capacity}
-    case.assignee_id, case.status, case.last_activity_at = pick.user_id, CaseStatus.ASSIGNED, now
-    session.get(User, pick.user_id).last_assigned_at = now
-    session.flush()
-    return case
+        _record(session, kind=DecisionKind.ASSIGNMENT, outcome=DecisionOutcome.NO_CANDIDATE,
+                rule="nobody eligible with a free slot", **decision)
+        overflow_at = _overflow_at(queue, case, case.is_skill_relaxed)
+        return Effects(waiting=[(case.id, case.queue_id, overflow_at)] if overflow_at else [])
+    if case.channel in OFFER_CHANNELS:
+        expires_at = now + timedelta(seconds=settings.current.offer_timeout_seconds)
+        decision_id = _record(session, kind=DecisionKind.OFFER, outcome=DecisionOutcome.OFFERED, user_id=pick.user_id,
+                              rule=f"{queue.strategy}: offered, accept within the timeout", expires_at=expires_at,
+                              **decision)
+        session.execute(update(Case).where(Case.id == case.id).values(offered_to_id=pick.user_id,
+                                                                        slot_channel=case.channel))
+        return Effects(offered=[Offer(decision_id, case.id, pick.user_id, expires_at)])
+    _record(session, kind=DecisionKind.ASSIGNMENT, outcome=DecisionOutcome.ASSIGNED, user_id=pick.user_id,
+            rule=f"{queue.strategy}: assigned directly", **decision)
+    session.execute(update(Case).where(Case.id == case.id).values(
+        assignee_id=pick.user_id, status=CaseStatus.ASSIGNED, slot_channel=case.channel, last_activity_at=now))
+    return Effects(assigned=[(case.id, pick.user_id, case.queue_id)])
 
 
-def open_case_count(session: Session, user_id: int) -> int:
-    """How many open cases `user_id` holds (all channels)."""
-    return session.execute(
-        select(func.count(Case.id)).where(Case.assignee_id == user_id, Case.status.in_(OPEN_STATUSES))
-    ).scalar_one()
+# ---- offers ----------------------------------------------------------------------------------------
+
+
+def _open_offer(session: Session, decision_id: int):
+    """The offer and its case, the case row locked; None when the offer is not open any more."""
+    offer = session.execute(select(RoutingDecision.case_id, RoutingDecision.user_id)
+                            .where(RoutingDecision.id == decision_id, RoutingDecision.kind == DecisionKind.OFFER)
+                            ).one_or_none()
+    if offer is None:
+        raise RoutingError(f"no offer {decision_id}")
+    case = _lock_case(session, offer.case_id)
+    current = session.execute(select(RoutingDecision.outcome, RoutingDecision.expires_at)
+                              .where(RoutingDecision.id == decision_id)).one()
+    if case is None or current.outcome is not DecisionOutcome.OFFERED or case.offered_to_id != offer.user_id:
+        return None
+    return offer, case, current.expires_at
+
+
+def accept_offer(session: Session, decision_id: int, user_id: int, now: datetime | None = None) -> Effects:
+    """`user_id` takes the case offered to them: it becomes theirs, on the slot the offer held.
+
+    Raises RoutingError for an unknown offer or one made to someone else. An offer that expired, was
+    withdrawn or already answered is not accepted (empty Effects). Flushes; the caller commits.
+    """
+    now = now or utcnow()
+    found = _open_offer(session, decision_id)
+    if found is None:
+        return Effects()
+    offer, case, expires_at = found
+    if offer.user_id != user_id:
+        raise RoutingError(f"offer {decision_id} is not for user {user_id}")
+    if expires_at is not None and now > expires_at:
+        return Effects()                 # too late: the expiry job re-offers it
+    session.execute(update(RoutingDecision).where(RoutingDecision.id == decision_id)
+                    .values(outcome=DecisionOutcome.ACCEPTED, responded_at=now))
+    session.execute(update(Case).where(Case.id == case.id).values(
+        assignee_id=user_id, offered_to_id=None, status=CaseStatus.ASSIGNED, last_activity_at=now))
+    return Effects(assigned=[(case.id, user_id, case.queue_id)])
+
+
+def _close_offer(session: Session, decision_id: int, outcome: DecisionOutcome, now: datetime,
+                 user_id: int | None = None) -> Effects:
+    found = _open_offer(session, decision_id)
+    if found is None:
+        return Effects()
+    offer, case, expires_at = found
+    if user_id is not None and offer.user_id != user_id:
+        raise RoutingError(f"offer {decision_id} is not for user {user_id}")
+    if outcome is DecisionOutcome.TIMED_OUT and expires_at is not None and now < expires_at:
+        return Effects()                 # an early timer (clock skew): the offer still stands
+    session.execute(update(RoutingDecision).where(RoutingDecision.id == decision_id)
+                    .values(outcome=outcome, responded_at=now))
+    _release_slot(session, case)
+    session.execute(update(Case).where(Case.id == case.id).values(offered_to_id=None))
+    effects = Effects(closed_offers=[(decision_id, case.id, offer.user_id)])
+    if outcome is DecisionOutcome.DECLINED:
+        effects.freed.add(offer.user_id)     # they are there: the next case may suit them
+    return effects.merge(route_case(session, case.id, now))
+
+
+def decline_offer(session: Session, decision_id: int, user_id: int, now: datetime | None = None) -> Effects:
+    """`user_id` turns the offer down; the case is offered to the next agent at once (not to them again
+    while it stays in this queue). Raises RoutingError as accept_offer. Flushes; the caller commits."""
+    return _close_offer(session, decision_id, DecisionOutcome.DECLINED, now or utcnow(), user_id)
+
+
+def expire_offer(session: Session, decision_id: int, now: datetime | None = None) -> Effects:
+    """Time out an unanswered offer and re-offer the case. No-op for an answered or not yet due offer."""
+    return _close_offer(session, decision_id, DecisionOutcome.TIMED_OUT, now or utcnow())
+
+
+# ---- agents ----------------------------------------------------------------------------------------
+
+
+def set_presence(session: Session, user_id: int, presence: Presence, now: datetime | None = None) -> Effects:
+    """Record an agent's presence. Going available recounts their slots and pulls waiting work (`freed`);
+    going away or offline withdraws their open offers and re-routes those cases at once.
+
+    Idempotent for an unchanged presence. Flushes; the caller commits.
+    """
+    now = now or utcnow()
+    session.execute(select(UserCapacity.channel).where(UserCapacity.user_id == user_id).with_for_update()).all()
+    old = session.execute(select(User.presence).where(User.id == user_id).with_for_update()).scalar_one_or_none()
+    if old is None:
+        raise RoutingError(f"no user {user_id}")
+    if old is presence:
+        return Effects()
+    session.execute(update(User).where(User.id == user_id).values(presence=presence, presence_changed_at=now))
+    effects = Effects(presence=[(user_id, presence.value, now)])
+    if presence is Presence.AVAILABLE:
+        reconcile(session, user_id)
+        effects.freed.add(user_id)
+        return effects
+    open_offers = session.execute(select(RoutingDecision.id).where(
+        RoutingDecision.user_id == user_id, RoutingDecision.outcome == DecisionOutcome.OFFERED)).scalars().all()
+    for decision_id in open_offers:
+        effects.merge(_close_offer(session, decision_id, DecisionOutcome.CANCELLED, now))
+    return effects
+
+
+def return_unanswered(session: Session, user_id: int, offline_since: datetime, now: datetime | None = None) -> Effects:
+    """Put back in the queue the assigned cases of an agent who went offline at `offline_since` and has
+    not answered them (no first response). No-op when the agent came back since. Flushes."""
+    now = now or utcnow()
+    user = session.execute(select(User.presence, User.presence_changed_at).where(User.id == user_id)).one_or_none()
+    if user is None or user.presence is not Presence.OFFLINE or user.presence_changed_at != offline_since:
+        return Effects()
+    case_ids = session.execute(select(Case.id).where(
+        Case.assignee_id == user_id, Case.status == CaseStatus.ASSIGNED, Case.first_responded_at.is_(None),
+        Case.queue_id.is_not(None))).scalars().all()
+    effects = Effects()
+    for case_id in case_ids:
+        effects.merge(_unassign(session, case_id, now, "owner offline, unanswered", None))
+    return effects
+
+
+def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], languages: list[str],
+                      limit: int) -> list[int]:
+    """The first waiting cases `user_id` could take, best first: one indexed probe per queue and priority."""
+    skills = dict(session.execute(select(UserSkill.skill_id, UserSkill.level).where(UserSkill.user_id == user_id)).all())
+    queues = session.execute(select(Queue.id, Queue.priority).join(QueueMember, QueueMember.queue_id == Queue.id)
+                             .where(QueueMember.user_id == user_id, Queue.is_active)).all()
+    needs = session.execute(select(QueueSkill.queue_id, QueueSkill.skill_id, QueueSkill.min_level, QueueSkill.is_essential)
+                            .where(QueueSkill.queue_id.in_([q.id for q in queues]))).all()
+    probes = []
+    for queue in queues:
+        lacking = [n for n in needs if n.queue_id == queue.id and skills.get(n.skill_id, 0) < n.min_level]
+        if any(n.is_essential for n in lacking):
+            continue
+        for priority in Priority:
+            probe = (select(Case.id, Case.priority, literal(queue.priority).label("queue_priority"), Case.queued_at)
+                     .where(Case.queue_id == queue.id, Case.status == CaseStatus.NEW, Case.priority == priority,
+                            Case.assignee_id.is_(None), Case.offered_to_id.is_(None), Case.channel.in_(channels),
+                            or_(Case.language.in_(languages), Case.language.is_(None)))
+                     .order_by(Case.queued_at).limit(limit))
+            if lacking:
+                probe = probe.where(Case.is_skill_relaxed)
+            probes.append(select(probe.subquery()))
+    if not probes:
+        return []
+    rows = session.execute(union_all(*probes)).all()
+    rows.sort(key=lambda r: rules.waiting_order(int(r.priority), r.queued_at, r.queue_priority))
+    return [r.id for r in rows[:limit]]
+
+
+def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects:
+    """Route the best waiting case the agent could take, if they have a free slot ("pull" on a freed slot).
+
+    Routes at most one case, so that a transaction holds few locks; `freed` names the agent again when
+    a case was routed, for the caller to go on. The case goes through `route_case`, so its queue's
+    strategy still picks among all who could take it. A no-op for an agent who is not available. Flushes.
+    """
+    now = now or utcnow()
+    user = session.execute(select(User.presence, User.languages).where(User.id == user_id, User.is_active)).one_or_none()
+    if user is None or user.presence is not Presence.AVAILABLE:
+        return Effects()
+    spare = [c for c, slots, used in session.execute(
+        select(UserCapacity.channel, UserCapacity.slots, UserCapacity.used).where(UserCapacity.user_id == user_id))
+        if used < slots]
+    if not spare:
+        return Effects()
+    for case_id in _waiting_case_ids(session, user_id, spare, list(user.languages or ()), 3):
+        effects = route_case(session, case_id, now)
+        if effects.assigned or effects.offered:
+            effects.freed.add(user_id)
+            return effects
+    return Effects()
+
+
+# ---- releases and supervisors' hand ----------------------------------------------------------------
+
+
+def _unassign(session: Session, case_id: int, now: datetime, reason: str, by_user_id: int | None,
+              queue_id: int | None = None) -> Effects:
+    """Take a case back from its owner or offer into a queue (its own, or `queue_id`), then route it."""
+    case = _lock_case(session, case_id)
+    if case is None or case.status not in OPEN_STATUSES:
+        return Effects()
+    effects = Effects()
+    if case.offered_to_id is not None:
+        effects.closed_offers += _cancel_open_offers(session, case.id, now)
+    freed = _release_slot(session, case)
+    if freed is not None:
+        effects.freed.add(freed)
+    target = queue_id or case.queue_id
+    values = {"assignee_id": None, "offered_to_id": None, "status": CaseStatus.NEW, "queue_id": target}
+    if target != case.queue_id:
+        values |= {"entered_queue_at": now, "is_skill_relaxed": False}
+    session.execute(update(Case).where(Case.id == case.id).values(**values))
+    _record(session, case_id=case.id, queue_id=target, user_id=case.assignee_id or case.offered_to_id,
+            kind=DecisionKind.RELEASE, outcome=DecisionOutcome.RETURNED, rule=reason, decided_by_id=by_user_id,
+            explanation={"reason": reason, "from_queue": case.queue_id, "to_queue": target}, created_at=now)
+    return effects.merge(route_case(session, case.id, now))
+
+
+def _cancel_open_offers(session: Session, case_id: int, now: datetime) -> list[tuple[int, int, int]]:
+    rows = session.execute(select(RoutingDecision.id, RoutingDecision.user_id).where(
+        RoutingDecision.case_id == case_id, RoutingDecision.outcome == DecisionOutcome.OFFERED)).all()
+    session.execute(update(RoutingDecision).where(RoutingDecision.id.in_([r.id for r in rows]))
+                    .values(outcome=DecisionOutcome.CANCELLED, responded_at=now))
+    return [(r.id, case_id, r.user_id) for r in rows]
+
+
+def return_to_queue(session: Session, case_id: int, by_user_id: int | None = None,
+                    now: datetime | None = None) -> Effects:
+    """Take the case from its owner (or withdraw its offer) and route it again; it keeps its `queued_at`.
+    The caller checks the role. No-op for a closed or resolved case. Flushes; the caller commits."""
+    return _unassign(session, case_id, now or utcnow(), "returned to the queue by hand", by_user_id)
+
+
+def transfer(session: Session, case_id: int, queue_id: int, by_user_id: int | None = None,
+             now: datetime | None = None) -> Effects:
+    """Move the case to another queue, freeing its owner's slot, and route it there. Flushes."""
+    return _unassign(session, case_id, now or utcnow(), "transferred", by_user_id, queue_id)
+
+
+def assign_manually(session: Session, case_id: int, user_id: int, by_user_id: int | None = None, *,
+                    force: bool = False, now: datetime | None = None) -> Effects:
+    """A supervisor gives (or reassigns) an open case to `user_id`, whatever their presence.
+
+    Needs a free slot on the case's channel unless `force`; raises RoutingError otherwise. The previous
+    owner's slot or open offer is released. The caller checks the role. Flushes; the caller commits.
+    """
+    now = now or utcnow()
+    case = _lock_case(session, case_id)
+    if case is None or case.status not in OPEN_STATUSES:
+        raise RoutingError(f"case {case_id} is not open")
+    if case.assignee_id == user_id and case.offered_to_id is None:
+        return Effects()
+    capacity = update(UserCapacity).where(UserCapacity.user_id == user_id, UserCapacity.channel == case.channel)
+    if not force:
+        capacity = capacity.where(UserCapacity.used < UserCapacity.slots)
+    if session.execute(capacity.values(used=UserCapacity.used + 1)).rowcount != 1:
+        raise RoutingError(f"user {user_id} has no free {case.channel.value} slot")
+    effects = Effects()
+    if case.offered_to_id is not None:
+        effects.closed_offers += _cancel_open_offers(session, case.id, now)
+    freed = _release_slot(session, case)
+    if freed is not None:
+        effects.freed.add(freed)
+    session.execute(update(Case).where(Case.id == case.id).values(
+        assignee_id=user_id, offered_to_id=None, status=CaseStatus.ASSIGNED, slot_channel=case.channel,
+        last_activity_at=now))
+    session.execute(update(User).where(User.id == user_id).values(last_assigned_at=now))
+    _record(session, case_id=case.id, queue_id=case.queue_id, user_id=user_id, kind=DecisionKind.MANUAL,
+            outcome=DecisionOutcome.ASSIGNED, rule="assigned by hand", decided_by_id=by_user_id, created_at=now,
+            explanation={"previous_user_id": case.assignee_id, "forced": force})
+    effects.assigned.append((case.id, user_id, case.queue_id))
+    return effects
+
+
+def resolve(session: Session, case_id: int, now: datetime | None = None) -> Effects:
+    """Mark an open case resolved and free its slot (`freed` names who can take the next case). Flushes."""
+    now = now or utcnow()
+    case = _lock_case(session, case_id)
+    if case is None or case.status not in OPEN_STATUSES:
+        return Effects()
+    effects = Effects()
+    if case.offered_to_id is not None:
+        effects.closed_offers += _cancel_open_offers(session, case.id, now)
+    freed = _release_slot(session, case)
+    session.execute(update(Case).where(Case.id == case.id).values(
+        status=CaseStatus.RESOLVED, resolved_at=now, offered_to_id=None, last_activity_at=now))
+    if freed is not None:
+        effects.freed.add(freed)
+    return effects
+
+
+def end_chat(session: Session, case_id: int) -> Effects:
+    """A chat (or call) is over: its slot frees while the case stays with its owner for follow-up. Flushes."""
+    case = _lock_case(session, case_id)
+    if case is None or case.offered_to_id is not None:
+        return Effects()
+    freed = _release_slot(session, case)
+    return Effects(freed={freed} if freed is not None else set())
+
+
+def overflow(session: Session, case_id: int, queue_id: int, now: datetime | None = None) -> Effects:
+    """When a case has waited its queue's overflow delay there, move it to the overflow queue, or else drop
+    the queue's non-essential skills for it; then route it. No-op when it is no longer waiting there."""
+    now = now or utcnow()
+    case = _lock_case(session, case_id)
+    if case is None or not _is_waiting(case) or case.queue_id != queue_id:
+        return Effects()
+    queue = _queue_profile(session, queue_id)
+    due = _overflow_at(queue, case, case.is_skill_relaxed)
+    if due is None or now < due - timedelta(seconds=1):
+        return Effects()
+    waited = round((now - (case.entered_queue_at or case.queued_at)).total_seconds())
+    if queue.overflow_queue_id is not None:
+        values = {"queue_id": queue.overflow_queue_id, "entered_queue_at": now, "is_skill_relaxed": False}
+        explanation = {"from_queue": queue_id, "to_queue": queue.overflow_queue_id, "waited_seconds": waited}
+        rule = "overflow to the fallback queue"
+    else:
+        values = {"is_skill_relaxed": True}
+        explanation = {"dropped_skills": [s.code for s in queue.skills if not s.is_essential], "waited_seconds": waited}
+        rule = "overflow: non-essential skills dropped"
+    session.execute(update(Case).where(Case.id == case.id).values(**values))
+    _record(session, case_id=case.id, queue_id=queue_id, kind=DecisionKind.OVERFLOW,
+            outcome=DecisionOutcome.RETURNED, rule=rule, explanation=explanation, created_at=now)
+    return route_case(session, case.id, now)

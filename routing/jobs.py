@@ -1,22 +1,54 @@
-"""RQ jobs of the routing queue. They take ids, open their own unit of work, and announce after commit."""
-import logging
+"""RQ jobs of the routing queue. They take ids, open their own unit of work, and announce after commit.
 
-from models import transaction
-from routing import engine, signals
+Every job is idempotent: the engine re-checks the state under a row lock and no-ops when it moved on.
+"""
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from rq import get_current_job
+
+from models import Presence
+from routing import dispatch, engine, presence
 
 log = logging.getLogger(__name__)
 
 
+def _run(step: Callable[..., engine.Effects], *args) -> engine.Effects:
+    return dispatch.perform(get_current_job().connection, step, *args)
+
+
 def assign_case(case_id: int) -> None:
-    """Route one waiting case. Idempotent: an assigned or vanished case is left alone."""
-    with transaction() as session:
-        case = engine.assign(session, case_id)
-        if case is None:
-            log.warning("case %s vanished before routing", case_id)
-            return
-        caseworker_id, queue_id = case.assignee_id, case.queue_id
-    if caseworker_id is None:
-        log.info("case %s waits: nobody available", case_id)
+    """Route one waiting case (assign or offer). Idempotent: an assigned, offered or vanished case is left alone."""
+    effects = _run(engine.route_case, case_id)
+    log.info("case %s routed: %s assigned, %s offered", case_id, len(effects.assigned), len(effects.offered))
+
+
+def fill_agent(user_id: int) -> None:
+    """Pull the best waiting cases for an agent with free slots."""
+    effects = _run(engine.fill, user_id)
+    log.info("agent %s filled: %s assigned, %s offered", user_id, len(effects.assigned), len(effects.offered))
+
+
+def expire_offer(decision_id: int) -> None:
+    """Time out an unanswered offer and offer the case to the next agent."""
+    _run(engine.expire_offer, decision_id)
+
+
+def overflow_case(case_id: int, queue_id: int) -> None:
+    """Overflow a case that waited its queue's delay (fallback queue, or non-essential skills dropped)."""
+    _run(engine.overflow, case_id, queue_id)
+
+
+def return_unanswered(user_id: int, offline_since: str) -> None:
+    """Return an offline agent's unanswered cases to their queues, unless they came back meanwhile."""
+    effects = _run(engine.return_unanswered, user_id, datetime.fromisoformat(offline_since))
+    log.info("agent %s offline: %s cases re-routed", user_id, len(effects.assigned) + len(effects.offered))
+
+
+def go_offline_if_disconnected(user_id: int) -> None:
+    """Mark an agent offline when none of their consoles reconnected within the grace period."""
+    if presence.open_sockets(get_current_job().connection, user_id):
         return
-    signals.case_assigned.send(case_id, caseworker_id=caseworker_id, queue_id=queue_id)
-    log.info("case %s assigned to caseworker %s", case_id, caseworker_id)
+    _run(engine.set_presence, user_id, Presence.OFFLINE)
+    log.info("agent %s offline: last console closed", user_id)

@@ -1,22 +1,129 @@
-"""Pure routing rules over small dataclasses: eligibility and scoring, no database."""
+"""Pure routing rules over small dataclasses: eligibility, the strategies' scores and waiting order. No DB.
+
+A candidate is filtered out for the first reason that applies, in this order: presence, language, skill,
+capacity, declined (already declined or let the offer time out). The eligible rest is ranked by the
+queue's strategy; ties fall to the agent who waited longest for work, then to the lowest id, so the
+outcome never depends on the order rows came back in.
+"""
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+# Reasons a candidate is not eligible, in the order they are checked.
+PRESENCE, LANGUAGE, SKILL, CAPACITY, DECLINED = "presence", "language", "skill", "capacity", "declined"
+REASONS = (PRESENCE, LANGUAGE, SKILL, CAPACITY, DECLINED)
+
+LEAST_LOADED, ROUND_ROBIN, BEST_MATCH = "least_loaded", "round_robin", "best_match"
+_NEVER = datetime.min.replace(tzinfo=timezone.utc)
+
+
+@dataclass(frozen=True)
+class SkillNeed:
+    skill_id: int
+    code: str
+    min_level: int = 1
+    is_essential: bool = True
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a case asks of an agent: its channel, language and its queue's skills (with the relaxation)."""
+
+    channel: str
+    language: str | None
+    skills: tuple[SkillNeed, ...] = ()
+    is_relaxed: bool = False
+
+    @property
+    def required_skills(self) -> tuple[SkillNeed, ...]:
+        return tuple(s for s in self.skills if s.is_essential or not self.is_relaxed)
 
 
 @dataclass(frozen=True)
 class Candidate:
+    """An agent as routing sees them for one channel: `slots` of that channel, `used` of them taken."""
+
     user_id: int
-    capacity: int
-    load: int
+    presence: str = "available"
+    languages: tuple[str, ...] = ()
+    skills: dict[int, int] = field(default_factory=dict)     # skill id -> level
+    slots: int = 0
+    used: int = 0
+    last_assigned_at: datetime | None = None
+    name: str = ""
 
     @property
     def spare(self) -> int:
-        return self.capacity - self.load
+        return self.slots - self.used
 
 
-def least_loaded(candidates: Iterable[Candidate]) -> Candidate | None:
-    """The candidate with the most spare capacity (lowest id on a tie), or None when nobody has any."""
-    eligible = [c for c in candidates if c.spare > 0]
-    if not eligible:
-        return None
-    return min(eligible, key=lambda c: (-c.spare, c.user_id))
+@dataclass(frozen=True)
+class Ranked:
+    candidate: Candidate
+    score: float
+
+
+@dataclass
+class Evaluation:
+    """The candidates of one decision: the eligible ranked best first, and the others by reason."""
+
+    ranked: list[Ranked]
+    filtered: dict[str, list[Candidate]]
+
+    @property
+    def considered(self) -> int:
+        return len(self.ranked) + sum(len(c) for c in self.filtered.values())
+
+
+def reason_to_skip(need: Need, candidate: Candidate, declined: frozenset[int] = frozenset()) -> str | None:
+    """Why `candidate` cannot take a case with `need`, or None when they can."""
+    if candidate.presence != "available":
+        return PRESENCE
+    if need.language and need.language not in candidate.languages:
+        return LANGUAGE
+    if any(candidate.skills.get(s.skill_id, 0) < s.min_level for s in need.required_skills):
+        return SKILL
+    if candidate.spare <= 0:
+        return CAPACITY
+    if candidate.user_id in declined:
+        return DECLINED
+    return None
+
+
+def score(strategy: str, need: Need, candidate: Candidate) -> float:
+    """Higher is better. least_loaded: spare slots; round_robin: seconds since the last assignment;
+    best_match: skill levels above the minimum (all the queue's skills count, relaxed or not)."""
+    if strategy == ROUND_ROBIN:
+        last = candidate.last_assigned_at or _NEVER
+        return -last.timestamp()
+    if strategy == BEST_MATCH:
+        return float(sum(candidate.skills.get(s.skill_id, 0) - s.min_level + 1 for s in need.skills
+                         if candidate.skills.get(s.skill_id, 0) >= s.min_level))
+    return float(candidate.spare)
+
+
+def _tie_break(candidate: Candidate) -> tuple:
+    return ((candidate.last_assigned_at or _NEVER).timestamp(), candidate.user_id)
+
+
+def evaluate(strategy: str, need: Need, candidates: Iterable[Candidate],
+             declined: frozenset[int] = frozenset()) -> Evaluation:
+    """Filter `candidates` for `need` and rank the eligible by `strategy`, best first."""
+    filtered: dict[str, list[Candidate]] = {reason: [] for reason in REASONS}
+    eligible = []
+    for candidate in candidates:
+        reason = reason_to_skip(need, candidate, declined)
+        if reason is None:
+            eligible.append(Ranked(candidate, score(strategy, need, candidate)))
+        else:
+            filtered[reason].append(candidate)
+    eligible.sort(key=lambda r: (-r.score, *_tie_break(r.candidate)))
+    return Evaluation(eligible, filtered)
+
+
+def waiting_order(case_priority: int, queued_at: datetime, queue_priority: int = 0) -> tuple:
+    """Sort key of waiting cases, first to serve first: priority, then the queue's, then the longest wait.
+
+    `queued_at` is the first arrival, kept when a case is re-routed, so a returned case keeps its place.
+    """
+    return (-case_priority, -queue_priority, queued_at)

@@ -5,3 +5,6 @@ _signals = Namespace()
 
 case_assigned = _signals.signal("case_assigned")   # sender: case_id; caseworker_id=, queue_id=
 case_released = _signals.signal("case_released")   # sender: case_id; caseworker_id=, queue_id=
+case_offered = _signals.signal("case_offered")     # sender: case_id; offer_id=, caseworker_id=, expires_at= (ISO)
+offer_closed = _signals.signal("offer_closed")     # sender: case_id; offer_id=, caseworker_id=
+presence_changed = _signals.signal("presence_changed")   # sender: user_id; presence=

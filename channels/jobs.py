@@ -1,0 +1,169 @@
+"""RQ jobs of the `channels` queue: ingest stored payloads, acknowledge new cases, send email.
+
+Jobs take ids, open their own unit of work and announce (signals, routing, further jobs) only after commit.
+All of them are idempotent: a retry re-checks state and does nothing twice.
+"""
+import hashlib
+import logging
+from collections.abc import Iterable
+from datetime import timedelta
+
+from redis import Redis
+from rq import Queue, Retry, get_current_job
+from sqlalchemy import select
+
+import routing
+from channels import inbound, outbound, signals
+from channels.importer import SOURCE as IMPORT_SOURCE
+from channels.inbound import Outcome, OutcomeKind
+from channels.mail import ingest_message
+from channels.settings import current as settings
+from channels.webhooks import to_message
+from models import Case, DeliveryStatus, InboundRaw, Interaction, transaction
+
+log = logging.getLogger(__name__)
+
+CHANNELS_QUEUE = "channels"
+BATCH_SIZE = 50
+SEND_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
+
+
+# ---- enqueueing ------------------------------------------------------------------------------------------
+
+
+def _queue(redis: Redis) -> Queue:
+    return Queue(CHANNELS_QUEUE, connection=redis)
+
+
+def request_ingest(redis: Redis, raw_ids: Iterable[int], batch_size: int = BATCH_SIZE) -> list:
+    """Enqueue ingestion of stored payloads, `batch_size` to a job. Call after they are committed."""
+    ids = list(raw_ids)
+    batches = [ids[i:i + batch_size] for i in range(0, len(ids), batch_size)]
+    return _queue(redis).enqueue_many([
+        Queue.prepare_data(ingest_raw, (batch,), timeout=300, retry=Retry(max=3, interval=[5, 30, 120]))
+        for batch in batches
+    ])
+
+
+def request_send(redis: Redis, interaction_id: int):
+    """Enqueue delivery of a QUEUED outbound email. Call after it is committed."""
+    return _queue(redis).enqueue(send_email, interaction_id, job_timeout=120, retry=SEND_RETRY)
+
+
+def _connection() -> Redis:
+    return get_current_job().connection
+
+
+# ---- ingest ---------------------------------------------------------------------------------------------
+
+
+def process_payload(session, raw: InboundRaw) -> Outcome:
+    """The processor of every email payload: raw MIME as it came, or a webhook payload turned into MIME."""
+    return ingest_message(session, raw, to_message(raw.source, raw.content_type, raw.payload))
+
+
+def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
+    """Ingest stored payloads; returns counts by outcome. Idempotent: processed payloads are skipped."""
+    with transaction() as session:
+        outcomes = [o for o in (inbound.process(session, i, process_payload) for i in raw_ids) if o is not None]
+    announce(_connection(), outcomes)
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        counts[outcome.kind.value] = counts.get(outcome.kind.value, 0) + 1
+    log.info("ingested %s payloads: %s", len(raw_ids), counts)
+    return counts
+
+
+def announce(redis: Redis, outcomes: list[Outcome]) -> None:
+    """After commit: tell the console, ask routing for new and reopened cases, acknowledge new cases."""
+    to_acknowledge = []
+    for outcome in outcomes:
+        if outcome.case_id is None or outcome.kind in (OutcomeKind.DUPLICATE, OutcomeKind.FAILED):
+            continue
+        if outcome.opened_case:
+            signals.case_opened.send(outcome.case_id)
+            routing.request_assignment(redis, outcome.case_id)
+            if outcome.source != IMPORT_SOURCE and _first_acknowledgement_in_window(redis, outcome.sender):
+                to_acknowledge.append(outcome.case_id)
+        else:
+            signals.interaction_added.send(outcome.case_id, interaction_id=outcome.interaction_id)
+            if outcome.reopened:
+                routing.request_assignment(redis, outcome.case_id)
+    if to_acknowledge:
+        _queue(redis).enqueue(acknowledge_cases, to_acknowledge, job_timeout=300, retry=SEND_RETRY)
+
+
+def _first_acknowledgement_in_window(redis: Redis, sender: str | None) -> bool:
+    """At most one acknowledgement per sender per window, so that two robots cannot loop on each other."""
+    config = settings()
+    if not config.acknowledge or not sender:
+        return False
+    key = "casework:ack:" + hashlib.sha256(sender.lower().encode()).hexdigest()
+    return bool(redis.set(key, 1, nx=True, ex=config.acknowledgement_window_seconds))
+
+
+def retry_stale(older_than_seconds: int = 600) -> int:
+    """Re-enqueue payloads whose worker died before finishing them. Returns how many."""
+    with transaction() as session:
+        ids = inbound.stale(session, timedelta(seconds=older_than_seconds))
+    if ids:
+        request_ingest(_connection(), ids)
+    return len(ids)
+
+
+# ---- outbound -------------------------------------------------------------------------------------------
+
+
+def acknowledge_cases(case_ids: list[int]) -> None:
+    """Write and send the acknowledgement of each new case that has none yet (one SMTP connection)."""
+    with transaction() as session:
+        queued = []
+        for case_id in case_ids:
+            case = session.get(Case, case_id)
+            if case is None or _has_acknowledgement(session, case_id):
+                continue
+            try:
+                queued.append(outbound.queue_acknowledgement(session, case).id)
+            except outbound.NoEmailAddress:
+                log.info("case %s has no email address to acknowledge", case_id)
+    _send(queued)
+
+
+def _has_acknowledgement(session, case_id: int) -> bool:
+    return session.execute(
+        select(Interaction.id).where(Interaction.case_id == case_id, Interaction.author_id.is_(None),
+                                     Interaction.delivery_status.is_not(None)).limit(1)
+    ).first() is not None
+
+
+def send_email(interaction_id: int) -> None:
+    """Deliver one QUEUED outbound email; already sent is a no-op; the last failed try marks it FAILED."""
+    _send([interaction_id])
+
+
+def _send(interaction_ids: list[int]) -> None:
+    if not interaction_ids:
+        return
+    with transaction() as session:
+        pending = [i for i in (session.get(Interaction, x) for x in interaction_ids)
+                   if i is not None and i.delivery_status is DeliveryStatus.QUEUED]
+        messages = [outbound.compose(i) for i in pending]
+    if not messages:
+        return
+    try:
+        outbound.deliver(messages, settings().smtp)
+    except Exception:
+        job = get_current_job()
+        if job is None or not job.retries_left:
+            _mark(interaction_ids, DeliveryStatus.FAILED)
+        raise
+    _mark(interaction_ids, DeliveryStatus.SENT)
+    for interaction_id in interaction_ids:
+        log.info("outbound email %s sent", interaction_id)
+
+
+def _mark(interaction_ids: list[int], status: DeliveryStatus) -> None:
+    with transaction() as session:
+        for interaction in session.execute(select(Interaction).where(Interaction.id.in_(interaction_ids))).scalars():
+            if interaction.delivery_status is DeliveryStatus.QUEUED:
+                interaction.delivery_status = status

@@ -1,0 +1,162 @@
+"""Email intake: a parsed message becomes an interaction on the right case, or is set aside.
+
+Order of threading: In-Reply-To/References against the Message-IDs of every stored interaction (inbound and
+outbound), then a case reference in the subject or in a plus-addressed recipient, then a new case.
+Auto-replies never open a case (they join a case they answer, without reopening it); bounces never open a
+case, mark the failing address and the outbound message that bounced.
+"""
+import hashlib
+import logging
+import re
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from channels import intake, storage
+from channels.base import ContactAddress, NormalizedContact
+from channels.email import ParsedEmail, parse_message
+from channels.inbound import Outcome, OutcomeKind
+from channels.settings import current as settings
+from models import (
+    Attachment,
+    Case,
+    Channel,
+    ContactKind,
+    ContactPoint,
+    DeliveryStatus,
+    Direction,
+    InboundRaw,
+    Interaction,
+    InteractionKind,
+    utcnow,
+)
+
+log = logging.getLogger(__name__)
+
+REFERENCE = re.compile(r"\b(C-\d{4}-\d{6})\b")
+# A sender's clock may be wrong; a date further off than this is replaced by the time of receipt.
+PLAUSIBLE_SKEW = timedelta(days=2)
+
+
+def find_reference(parsed: ParsedEmail, service_address: str) -> str | None:
+    """A case reference in the subject, or in a plus-address of the service (`help+C-2026-000123@...`)."""
+    found = REFERENCE.search(parsed.subject or "")
+    if found:
+        return found.group(1)
+    local, _, domain = service_address.lower().partition("@")
+    for address in (*parsed.recipients, *parsed.to, *parsed.cc):
+        a_local, _, a_domain = address.lower().partition("@")
+        base, plus, tag = a_local.partition("+")
+        if plus and base == local and a_domain == domain and REFERENCE.fullmatch(tag.upper()):
+            return tag.upper()
+    return None
+
+
+def message_key(parsed: ParsedEmail, raw: bytes) -> str:
+    """The Message-ID (without angle brackets, as every stored id), or a stable stand-in made from the bytes."""
+    return parsed.message_id or f"sha256.{hashlib.sha256(raw).hexdigest()}@casework.invalid"
+
+
+def occurred_at(parsed: ParsedEmail, received: datetime) -> datetime:
+    if parsed.date is None:
+        return received
+    sent = datetime.fromisoformat(parsed.date) if isinstance(parsed.date, str) else parsed.date
+    return sent if abs(sent - received) <= PLAUSIBLE_SKEW else received
+
+
+def ingest_message(session: Session, raw: InboundRaw, message: bytes) -> Outcome:
+    """Parse `message` (the bytes of `raw`, or what a webhook payload became) and take it in. Flushes."""
+    parsed = parse_message(message)
+    key = message_key(parsed, message)
+    existing = _interaction_by_message_id(session, key)
+    if existing is not None:
+        return Outcome(OutcomeKind.DUPLICATE, raw.id, existing.case_id, existing.id, key)
+    if parsed.is_bounce:
+        return _take_bounce(session, raw, parsed, key)
+    contact = _contact(parsed, key, occurred_at(parsed, raw.received_at))
+    if parsed.is_auto_reply:
+        return _take_auto_reply(session, raw, parsed, contact)
+    result = intake.ingest(session, contact, inbound_raw_id=raw.id)
+    _keep_attachments(session, result.interaction_id, parsed)
+    kind = OutcomeKind.NEW_CASE if result.is_new_case else OutcomeKind.THREADED
+    return Outcome(kind, raw.id, result.case_id, result.interaction_id, key, reopened=result.reopened,
+                   sender=contact.sender.value if contact.sender else None)
+
+
+def _interaction_by_message_id(session: Session, message_id: str) -> Interaction | None:
+    return session.execute(
+        select(Interaction).where(Interaction.channel == Channel.EMAIL, Interaction.external_id == message_id)
+    ).scalar_one_or_none()
+
+
+def _contact(parsed: ParsedEmail, key: str, at: datetime) -> NormalizedContact:
+    sender = None
+    if parsed.from_email:
+        sender = ContactAddress(ContactKind.EMAIL, parsed.from_email.lower(), parsed.from_name or "")
+    threads = [m for m in (parsed.in_reply_to, *reversed(parsed.references)) if m]
+    return NormalizedContact(
+        channel=Channel.EMAIL, sender=sender, subject=parsed.subject or "", external_id=key,
+        body_text=parsed.body_text or "", body_html=parsed.body_html, occurred_at=at,
+        language=parsed.language, case_reference=find_reference(parsed, settings().service_address),
+        in_reply_to=list(dict.fromkeys(threads)),
+        meta={"to": parsed.to, "cc": parsed.cc, "reply_to": parsed.reply_to, "reply_text": parsed.reply_text,
+              "defects": parsed.defects, "in_reply_to": parsed.in_reply_to, "references": parsed.references},
+    )
+
+
+def _take_auto_reply(session: Session, raw: InboundRaw, parsed: ParsedEmail, contact: NormalizedContact) -> Outcome:
+    case = intake.thread_target(session, contact)
+    if case is None:
+        return Outcome(OutcomeKind.AUTO_REPLY, raw.id, message_id=contact.external_id)
+    interaction = _side_message(session, case, raw, contact, {"auto_reply": True})
+    return Outcome(OutcomeKind.AUTO_REPLY, raw.id, case.id, interaction.id, contact.external_id)
+
+
+def _take_bounce(session: Session, raw: InboundRaw, parsed: ParsedEmail, key: str) -> Outcome:
+    bounced = _interaction_by_message_id(session, parsed.bounce_message_id) if parsed.bounce_message_id else None
+    _mark_failing(session, parsed.bounce_recipients, parsed.subject or "delivery failed")
+    if bounced is None:
+        return Outcome(OutcomeKind.BOUNCE, raw.id, message_id=key)
+    if bounced.direction is Direction.OUTBOUND:
+        bounced.delivery_status = DeliveryStatus.FAILED
+    contact = _contact(parsed, key, raw.received_at)
+    case = session.get(Case, bounced.case_id)
+    interaction = _side_message(session, case, raw, contact,
+                                {"bounce": True, "failed_recipients": parsed.bounce_recipients,
+                                 "bounced_interaction_id": bounced.id})
+    return Outcome(OutcomeKind.BOUNCE, raw.id, case.id, interaction.id, key)
+
+
+def _mark_failing(session: Session, addresses: list[str], reason: str) -> None:
+    if not addresses:
+        return
+    points = session.execute(select(ContactPoint).where(
+        ContactPoint.kind == ContactKind.EMAIL, ContactPoint.value.in_([a.lower() for a in addresses]))).scalars()
+    for point in points:
+        point.is_failing, point.failing_reason = True, reason[:500]
+
+
+def _side_message(session: Session, case: Case, raw: InboundRaw, contact: NormalizedContact,
+                  meta: dict) -> Interaction:
+    """An inbound message stored on `case` that neither reopens it nor counts as the constituent's answer."""
+    interaction = Interaction(
+        case=case, constituent_id=case.constituent_id, kind=InteractionKind.MESSAGE, channel=Channel.EMAIL,
+        direction=Direction.INBOUND, subject=contact.subject[:500], body_text=contact.body_text,
+        body_html=contact.body_html, external_id=contact.external_id, meta=contact.meta | meta,
+        inbound_raw_id=raw.id, occurred_at=contact.occurred_at or utcnow(),
+    )
+    session.add(interaction)
+    session.flush()
+    return interaction
+
+
+def _keep_attachments(session: Session, interaction_id: int, parsed: ParsedEmail) -> None:
+    root = settings().attachment_dir
+    for part in parsed.attachments:
+        digest = storage.store(root, part.data)
+        session.add(Attachment(interaction_id=interaction_id, filename=(part.filename or "attachment")[:255],
+                               content_type=(part.content_type or "application/octet-stream")[:255],
+                               size=len(part.data), sha256=digest, is_inline=part.inline,
+                               content_id=(part.content_id or None) and part.content_id[:255]))
+    session.flush()

@@ -1,0 +1,146 @@
+"""Outbound email: replies and acknowledgements become outbound interactions, then mail through SMTP.
+
+`queue_reply` and `queue_acknowledgement` only write the interaction (QUEUED, with its Message-ID and the
+In-Reply-To/References that make the constituent's answer thread back); `channels.jobs.send_email` composes
+and delivers it after commit, with retries.
+"""
+import logging
+import smtplib
+import ssl
+from email.message import EmailMessage
+from email.utils import format_datetime, formataddr, make_msgid
+
+import jinja2
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from channels.settings import SmtpServer
+from channels.settings import current as settings
+from models import (
+    Case,
+    Channel,
+    ContactKind,
+    ContactPoint,
+    DeliveryStatus,
+    Direction,
+    Interaction,
+    InteractionKind,
+)
+
+log = logging.getLogger(__name__)
+
+MAX_REFERENCES = 20
+ACKNOWLEDGEMENT_SUBJECT = {"en": "We received your message", "es": "Hemos recibido su mensaje",
+                           "it": "Abbiamo ricevuto il suo messaggio"}
+
+
+class NoEmailAddress(LookupError):
+    """The case has no email address to write to."""
+
+
+def _templates() -> jinja2.Environment:
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(settings().template_dir), autoescape=False,
+                              undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+
+
+def _last_inbound_email(session: Session, case_id: int) -> Interaction | None:
+    return session.execute(
+        select(Interaction).where(Interaction.case_id == case_id, Interaction.channel == Channel.EMAIL,
+                                  Interaction.direction == Direction.INBOUND,
+                                  Interaction.contact_point_id.is_not(None))
+        .order_by(Interaction.occurred_at.desc(), Interaction.id.desc()).limit(1)
+    ).scalar_one_or_none()
+
+
+def _recipient(session: Session, case: Case, answering: Interaction | None) -> ContactPoint:
+    if answering is not None:
+        point = session.get(ContactPoint, answering.contact_point_id)
+        if point is not None and not point.is_failing:
+            return point
+    if case.constituent_id is not None:
+        point = session.execute(
+            select(ContactPoint).where(ContactPoint.constituent_id == case.constituent_id,
+                                       ContactPoint.kind == ContactKind.EMAIL, ContactPoint.is_failing.is_(False))
+            .order_by(ContactPoint.id).limit(1)
+        ).scalar_one_or_none()
+        if point is not None:
+            return point
+    raise NoEmailAddress(case.id)
+
+
+def _thread_headers(answering: Interaction | None) -> dict:
+    if answering is None or not answering.external_id:
+        return {"in_reply_to": None, "references": []}
+    earlier = list(answering.meta.get("references") or [])
+    return {"in_reply_to": answering.external_id, "references": (earlier + [answering.external_id])[-MAX_REFERENCES:]}
+
+
+def _subject(case: Case, text: str) -> str:
+    tag = f"[{case.reference}]"
+    return text if tag in text else f"{text} {tag}".strip()
+
+
+def _queue(session: Session, case: Case, *, subject: str, body: str, author_id: int | None, meta: dict) -> Interaction:
+    answering = _last_inbound_email(session, case.id)
+    point = _recipient(session, case, answering)
+    interaction = Interaction(
+        case=case, constituent_id=case.constituent_id, kind=InteractionKind.MESSAGE, channel=Channel.EMAIL,
+        direction=Direction.OUTBOUND, author_id=author_id, contact_point_id=point.id, subject=subject[:500],
+        body_text=body, external_id=make_msgid(domain=settings().message_id_domain).strip("<>"),
+        delivery_status=DeliveryStatus.QUEUED, is_public=True,
+        meta={"to": point.value, **_thread_headers(answering), **meta},
+    )
+    session.add(interaction)
+    session.flush()
+    return interaction
+
+
+def queue_reply(session: Session, case: Case, body: str, author_id: int | None) -> Interaction:
+    """An outbound reply on `case` to the constituent's address. Flushes; raises NoEmailAddress."""
+    subject = case.subject if case.subject.lower().startswith("re:") else f"Re: {case.subject}"
+    return _queue(session, case, subject=_subject(case, subject), body=body, author_id=author_id, meta={})
+
+
+def queue_acknowledgement(session: Session, case: Case) -> Interaction:
+    """The automatic acknowledgement of a new case, in the constituent's language. Flushes."""
+    language = case.language if case.language in ACKNOWLEDGEMENT_SUBJECT else "en"
+    name = case.constituent.display_name if case.constituent else ""
+    body = _templates().get_template(f"acknowledgement.{language}.txt").render(
+        name=name, reference=case.reference, service_name=settings().service_name)
+    subject = _subject(case, f"{ACKNOWLEDGEMENT_SUBJECT[language]}: {case.subject}"[:400])
+    return _queue(session, case, subject=subject, body=body, author_id=None, meta={"auto_submitted": "auto-replied"})
+
+
+def compose(interaction: Interaction) -> EmailMessage:
+    """The RFC 5322 message for an outbound interaction."""
+    config = settings()
+    message = EmailMessage()
+    message["From"] = formataddr((config.service_name, config.service_address))
+    message["To"] = interaction.meta["to"]
+    message["Subject"] = interaction.subject
+    message["Date"] = format_datetime(interaction.created_at)
+    message["Message-ID"] = f"<{interaction.external_id}>"
+    if interaction.meta.get("in_reply_to"):
+        message["In-Reply-To"] = f"<{interaction.meta['in_reply_to']}>"
+        message["References"] = " ".join(f"<{m}>" for m in interaction.meta.get("references") or [])
+    if interaction.meta.get("auto_submitted"):
+        message["Auto-Submitted"] = interaction.meta["auto_submitted"]
+        message["X-Auto-Response-Suppress"] = "All"      # asks Exchange not to answer an automatic answer
+    message.set_content(interaction.body_text)
+    return message
+
+
+def deliver(messages: list[EmailMessage], server: SmtpServer) -> None:
+    """Hand `messages` to the SMTP server over one connection. Raises smtplib/OSError errors for retries."""
+    context = ssl.create_default_context()
+    if server.security == "tls":
+        client = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout, context=context)
+    else:
+        client = smtplib.SMTP(server.host, server.port, timeout=server.timeout)
+    with client:
+        if server.security == "starttls":
+            client.starttls(context=context)
+        if server.username:
+            client.login(server.username, server.password or "")
+        for message in messages:
+            client.send_message(message)

@@ -49,7 +49,8 @@ class DefaultConfig:
     SMTP_PASSWORD: str | None = None
     SMTPD_HOST = "127.0.0.1"
     SMTPD_PORT = 2525
-    IMAP_MAILBOXES: list = []                 # [{"name", "host", "port", "ssl", "username", "password", "folder"}]
+    IMAP_MAILBOXES: list = []                 # [{"name", "host", "port", "ssl", "username", "password", "folder",
+                                              #   "starttls", "mark_seen"}]: see channels.settings.Mailbox
     IMAP_POLL_SECONDS = 60
     MAILGUN_SIGNING_KEY: str | None = None
     WEBHOOK_USERNAME: str | None = None       # HTTP Basic credentials that SendGrid and Postmark are given
@@ -130,6 +131,7 @@ def channel_settings(app: Flask) -> ChannelSettings:
         smtp=SmtpServer(host=c["SMTP_HOST"], port=int(c["SMTP_PORT"]), security=c["SMTP_SECURITY"],
                         username=c["SMTP_USERNAME"], password=c["SMTP_PASSWORD"]),
         mailboxes=tuple(Mailbox(**box) for box in c["IMAP_MAILBOXES"]),
+        imap_poll_seconds=int(c["IMAP_POLL_SECONDS"]),
         mailgun_signing_key=c["MAILGUN_SIGNING_KEY"],
         webhook_username=c["WEBHOOK_USERNAME"], webhook_password=c["WEBHOOK_PASSWORD"],
     )

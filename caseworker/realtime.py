@@ -9,7 +9,7 @@ from sqlalchemy import select
 import routing
 from caseworker.extensions import redis_client, rq_connection, socketio, socketio_queue_options
 from channels import signals as channel_signals
-from models import Presence, QueueMember, Role, Session, transaction
+from models import Presence, QueueMember, Role, Session
 from routing import engine as routing_engine
 from routing import presence as routing_presence
 from routing import signals as routing_signals
@@ -60,12 +60,10 @@ def _routing_step(step, *args) -> dict:
         return {"ok": False, "error": "not signed in"}
     Session.remove()       # loading current_user began a read; the step is a writer from its first statement
     try:
-        with transaction() as session:
-            effects = step(session, *args)
+        effects = routing.perform(rq_connection(), step, *args)
     except (routing_engine.RoutingError, ValueError, TypeError) as error:
         log.info("routing step refused for user %s: %s", current_user.id, type(error).__name__)
         return {"ok": False, "error": "refused"}
-    routing.announce(rq_connection(), effects)
     return {"ok": True, "effects": effects}
 
 

@@ -14,8 +14,9 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, defer
 
+from channels.email import peek_message_id
 from models import Channel, InboundRaw, InboundStatus, utcnow
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ class OutcomeKind(enum.StrEnum):
     BOUNCE = "bounce"
     DUPLICATE = "duplicate"
     FAILED = "failed"
+    DEFERRED = "deferred"
+
+
+class Deferred(Exception):
+    """The payload must wait: e.g. it answers a message that is stored but not taken in yet."""
 
 
 @dataclass(frozen=True)
@@ -64,8 +70,9 @@ def store_raw(session: Session, *, channel: Channel, source: str, payload: bytes
     existing = session.execute(select(InboundRaw).where(InboundRaw.idempotency_key == key)).scalar_one_or_none()
     if existing is not None:
         return existing, False
+    message_id = peek_message_id(payload) if content_type == "message/rfc822" else None
     raw = InboundRaw(channel=channel, source=source[:64], idempotency_key=key[:255], payload=payload,
-                     content_type=content_type[:255])
+                     content_type=content_type[:255], message_id=message_id)
     try:
         with session.begin_nested():
             session.add(raw)
@@ -80,11 +87,14 @@ def process(session: Session, raw_id: int, processor: Processor) -> Outcome | No
     Returns None when the payload is gone or was processed already (a retry is a no-op). An exception in
     the processor marks the payload FAILED with the error and returns a FAILED outcome.
     """
-    raw = session.get(InboundRaw, raw_id, with_for_update=True)
+    # The payload itself is loaded only if the processor asks for it (the job has usually parsed it already).
+    raw = session.get(InboundRaw, raw_id, with_for_update=True, options=[defer(InboundRaw.payload)])
     if raw is None or raw.status not in (InboundStatus.RECEIVED, InboundStatus.FAILED):
         return None
-    raw.attempts += 1
     outcome = replace(_attempt(session, raw, processor), source=raw.source)
+    raw.attempts += 1
+    if outcome.kind is OutcomeKind.DEFERRED:
+        return outcome                              # still RECEIVED: the job enqueues it again
     if outcome.kind is OutcomeKind.FAILED:
         raw.status, raw.error = InboundStatus.FAILED, outcome.error
     else:
@@ -100,6 +110,8 @@ def _attempt(session: Session, raw: InboundRaw, processor: Processor) -> Outcome
         try:
             with session.begin_nested():
                 return processor(session, raw)
+        except Deferred as wait:
+            return Outcome(OutcomeKind.DEFERRED, raw.id, error=str(wait))
         except IntegrityError:
             # Another worker created the same contact point or interaction at the same moment: once more
             # sees its row and threads onto it (or finds the duplicate).

@@ -32,7 +32,7 @@ class IngestResult:
 
 
 def find_or_create_constituent(session: Session, address: ContactAddress) -> tuple[Constituent, ContactPoint]:
-    """The constituent behind `address`, creating both when the address is new. Follows merges. Flushes."""
+    """The constituent behind `address`, creating both when the address is new (added, not flushed). Follows merges."""
     point = session.execute(
         select(ContactPoint).where(ContactPoint.kind == address.kind, ContactPoint.value == address.value)
     ).scalar_one_or_none()
@@ -41,7 +41,6 @@ def find_or_create_constituent(session: Session, address: ContactAddress) -> tup
         point = ContactPoint(kind=address.kind, value=address.value, display=address.display_name,
                              constituent=constituent)
         session.add(point)
-        session.flush()
         return constituent, point
     constituent = point.constituent
     while constituent.merged_into_id is not None:
@@ -76,6 +75,12 @@ def _existing(session: Session, contact: NormalizedContact) -> Interaction | Non
 
 def open_case(session: Session, contact: NormalizedContact, constituent: Constituent | None) -> Case:
     """A new case for `contact`, in its category's queue. Flushes."""
+    case = _new_case(session, contact, constituent)
+    session.flush()
+    return case
+
+
+def _new_case(session: Session, contact: NormalizedContact, constituent: Constituent | None) -> Case:
     now = contact.occurred_at or utcnow()
     category = None
     if contact.category_code:
@@ -91,38 +96,40 @@ def open_case(session: Session, contact: NormalizedContact, constituent: Constit
         created_at=now, queued_at=now, last_activity_at=now,
     )
     session.add(case)
-    session.flush()
     return case
 
 
-def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | None = None) -> IngestResult:
+def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | None = None, *,
+           known_new: bool = False) -> IngestResult:
     """Store `contact` as an inbound interaction, threading it onto its case or opening a new one.
 
-    Idempotent on the contact's external id: the same message twice is one interaction. A contact on a
-    resolved case reopens it. Flushes; the caller commits and then announces (signals, routing).
+    Idempotent on the contact's external id: the same message twice is one interaction (`known_new`: the
+    caller has checked that already). A contact on a resolved case reopens it. Flushes; the caller commits
+    and then announces (signals, routing).
     """
-    duplicate = _existing(session, contact)
+    duplicate = None if known_new else _existing(session, contact)
     if duplicate is not None:
         return IngestResult(duplicate.case_id, duplicate.id, is_new_case=False, is_duplicate=True)
-    constituent, point = (None, None)
-    if contact.sender is not None:
-        constituent, point = find_or_create_constituent(session, contact.sender)
-    case = thread_target(session, contact)
-    is_new, reopened = case is None, False
-    if is_new:
-        case = open_case(session, contact, constituent)
-    elif not case.is_open or case.status is CaseStatus.PENDING_CONSTITUENT:
-        reopened = not case.is_open
-        case.status = CaseStatus.ASSIGNED if case.assignee_id else CaseStatus.NEW
-    now = contact.occurred_at or utcnow()
-    case.last_activity_at = now
-    interaction = Interaction(
-        case=case, constituent_id=constituent.id if constituent else None, kind=InteractionKind.MESSAGE,
-        channel=contact.channel, direction=Direction.INBOUND, contact_point_id=point.id if point else None,
-        subject=contact.subject[:500], body_text=contact.body_text, body_html=contact.body_html,
-        external_id=contact.external_id, meta=contact.meta, inbound_raw_id=inbound_raw_id, occurred_at=now,
-    )
-    session.add(interaction)
+    with session.no_autoflush:          # one flush for constituent, contact point, case and interaction
+        constituent, point = (None, None)
+        if contact.sender is not None:
+            constituent, point = find_or_create_constituent(session, contact.sender)
+        case = thread_target(session, contact)
+        is_new, reopened = case is None, False
+        if is_new:
+            case = _new_case(session, contact, constituent)
+        elif not case.is_open or case.status is CaseStatus.PENDING_CONSTITUENT:
+            reopened = not case.is_open
+            case.status = CaseStatus.ASSIGNED if case.assignee_id else CaseStatus.NEW
+        now = contact.occurred_at or utcnow()
+        case.last_activity_at = now
+        interaction = Interaction(
+            case=case, constituent=constituent, kind=InteractionKind.MESSAGE,
+            channel=contact.channel, direction=Direction.INBOUND, contact_point=point,
+            subject=contact.subject[:500], body_text=contact.body_text, body_html=contact.body_html,
+            external_id=contact.external_id, meta=contact.meta, inbound_raw_id=inbound_raw_id, occurred_at=now,
+        )
+        session.add(interaction)
     session.flush()
     log.info("interaction %s on case %s (new case: %s)", interaction.id, case.id, is_new)
     return IngestResult(case.id, interaction.id, is_new_case=is_new, is_duplicate=False, reopened=reopened)

@@ -13,13 +13,11 @@ from rq import Queue, Retry, get_current_job
 from sqlalchemy import select
 
 import routing
-from channels import inbound, outbound, signals
+from channels import inbound, mail, outbound, signals
 from channels.importer import SOURCE as IMPORT_SOURCE
 from channels.inbound import Outcome, OutcomeKind
-from channels.mail import ingest_message
 from channels.settings import current as settings
-from channels.webhooks import to_message
-from models import Case, DeliveryStatus, InboundRaw, Interaction, transaction
+from models import Case, DeliveryStatus, InboundRaw, InboundStatus, Interaction, reading, transaction
 
 log = logging.getLogger(__name__)
 
@@ -57,16 +55,20 @@ def _connection() -> Redis:
 # ---- ingest ---------------------------------------------------------------------------------------------
 
 
-def process_payload(session, raw: InboundRaw) -> Outcome:
-    """The processor of every email payload: raw MIME as it came, or a webhook payload turned into MIME."""
-    return ingest_message(session, raw, to_message(raw.source, raw.content_type, raw.payload))
-
-
 def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
-    """Ingest stored payloads; returns counts by outcome. Idempotent: processed payloads are skipped."""
+    """Ingest stored payloads; returns counts by outcome. Idempotent: processed payloads are skipped.
+
+    Payloads are parsed first, outside the write transaction, so that workers parse in parallel and hold
+    the database's write lock only for the writes.
+    """
+    prepared = _prepare(raw_ids)
     with transaction() as session:
-        outcomes = [o for o in (inbound.process(session, i, process_payload) for i in raw_ids) if o is not None]
-    announce(_connection(), outcomes)
+        outcomes = [o for o in (inbound.process(session, i, _processor(prepared)) for i in raw_ids) if o is not None]
+    redis = _connection()
+    announce(redis, outcomes)
+    deferred = [o.raw_id for o in outcomes if o.kind is OutcomeKind.DEFERRED]
+    if deferred:
+        request_ingest(redis, deferred)
     counts: dict[str, int] = {}
     for outcome in outcomes:
         counts[outcome.kind.value] = counts.get(outcome.kind.value, 0) + 1
@@ -74,11 +76,28 @@ def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
     return counts
 
 
+def _prepare(raw_ids: list[int]) -> dict[int, mail.Prepared]:
+    with reading() as session:
+        rows = session.execute(select(InboundRaw.id, InboundRaw.source, InboundRaw.content_type, InboundRaw.payload)
+                               .where(InboundRaw.id.in_(raw_ids),
+                                      InboundRaw.status.in_((InboundStatus.RECEIVED, InboundStatus.FAILED)))).all()
+    return {raw_id: mail.prepare(source, content_type, payload) for raw_id, source, content_type, payload in rows}
+
+
+def _processor(prepared: dict[int, mail.Prepared]) -> inbound.Processor:
+    def take(session, raw: InboundRaw) -> Outcome:
+        ready = prepared.get(raw.id) or mail.prepare(raw.source, raw.content_type, raw.payload)
+        return mail.ingest_message(session, raw, ready)
+
+    return take
+
+
 def announce(redis: Redis, outcomes: list[Outcome]) -> None:
     """After commit: tell the console, ask routing for new and reopened cases, acknowledge new cases."""
     to_acknowledge = []
     for outcome in outcomes:
-        if outcome.case_id is None or outcome.kind in (OutcomeKind.DUPLICATE, OutcomeKind.FAILED):
+        if outcome.case_id is None or outcome.kind in (OutcomeKind.DUPLICATE, OutcomeKind.FAILED,
+                                                       OutcomeKind.DEFERRED):
             continue
         if outcome.opened_case:
             signals.case_opened.send(outcome.case_id)

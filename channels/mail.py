@@ -8,6 +8,7 @@ case, mark the failing address and the outbound message that bounced.
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -16,7 +17,8 @@ from sqlalchemy.orm import Session
 from channels import intake, storage
 from channels.base import ContactAddress, NormalizedContact
 from channels.email import ParsedEmail, parse_message
-from channels.inbound import Outcome, OutcomeKind
+from channels.inbound import Deferred, Outcome, OutcomeKind
+from channels.webhooks import to_message
 from channels.settings import current as settings
 from models import (
     Attachment,
@@ -27,6 +29,7 @@ from models import (
     DeliveryStatus,
     Direction,
     InboundRaw,
+    InboundStatus,
     Interaction,
     InteractionKind,
     utcnow,
@@ -37,6 +40,8 @@ log = logging.getLogger(__name__)
 REFERENCE = re.compile(r"\b(C-\d{4}-\d{6})\b")
 # A sender's clock may be wrong; a date further off than this is replaced by the time of receipt.
 PLAUSIBLE_SKEW = timedelta(days=2)
+# A reply waits this many times for the message it answers; then it is taken in anyway.
+MAX_DEFERRALS = 20
 
 
 def find_reference(parsed: ParsedEmail, service_address: str) -> str | None:
@@ -65,9 +70,33 @@ def occurred_at(parsed: ParsedEmail, received: datetime) -> datetime:
     return sent if abs(sent - received) <= PLAUSIBLE_SKEW else received
 
 
-def ingest_message(session: Session, raw: InboundRaw, message: bytes) -> Outcome:
-    """Parse `message` (the bytes of `raw`, or what a webhook payload became) and take it in. Flushes."""
-    parsed = parse_message(message)
+@dataclass(frozen=True)
+class Prepared:
+    """A payload parsed ahead of the write transaction (parsing is the CPU-heavy part; writers queue)."""
+
+    parsed: ParsedEmail | None
+    message: bytes
+    error: Exception | None = None
+
+
+def prepare(source: str, content_type: str, payload: bytes) -> Prepared:
+    """Turn a stored payload into a parsed message. Pure; a payload that cannot be read keeps its error."""
+    try:
+        message = to_message(source, content_type, payload)
+    except Exception as exc:  # noqa: BLE001  (reported when the payload is taken: it is marked FAILED)
+        return Prepared(None, payload, exc)
+    return Prepared(parse_message(message), message)
+
+
+def ingest_message(session: Session, raw: InboundRaw, prepared: Prepared) -> Outcome:
+    """Take a prepared message in: a duplicate, a bounce, an auto-reply, or an interaction on a case. Flushes.
+
+    Raises Deferred when it answers a message that is stored but not taken in yet (they arrived out of
+    order, or another worker has it), so that replies never open a case of their own by a race.
+    """
+    if prepared.error is not None:
+        raise prepared.error
+    parsed, message = prepared.parsed, prepared.message
     key = message_key(parsed, message)
     existing = _interaction_by_message_id(session, key)
     if existing is not None:
@@ -77,11 +106,22 @@ def ingest_message(session: Session, raw: InboundRaw, message: bytes) -> Outcome
     contact = _contact(parsed, key, occurred_at(parsed, raw.received_at))
     if parsed.is_auto_reply:
         return _take_auto_reply(session, raw, parsed, contact)
-    result = intake.ingest(session, contact, inbound_raw_id=raw.id)
+    _wait_for_parent(session, raw, contact)
+    result = intake.ingest(session, contact, inbound_raw_id=raw.id, known_new=True)
     _keep_attachments(session, result.interaction_id, parsed)
     kind = OutcomeKind.NEW_CASE if result.is_new_case else OutcomeKind.THREADED
     return Outcome(kind, raw.id, result.case_id, result.interaction_id, key, reopened=result.reopened,
                    sender=contact.sender.value if contact.sender else None)
+
+
+def _wait_for_parent(session: Session, raw: InboundRaw, contact: NormalizedContact) -> None:
+    if not contact.in_reply_to or raw.attempts >= MAX_DEFERRALS or intake.thread_target(session, contact):
+        return
+    parent = session.execute(select(InboundRaw.id).where(
+        InboundRaw.message_id.in_(contact.in_reply_to), InboundRaw.status == InboundStatus.RECEIVED,
+        InboundRaw.id != raw.id).limit(1)).scalar_one_or_none()
+    if parent is not None:
+        raise Deferred(f"waits for inbound {parent}, the message it answers")
 
 
 def _interaction_by_message_id(session: Session, message_id: str) -> Interaction | None:

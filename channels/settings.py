@@ -21,15 +21,22 @@ class SmtpServer:
 
 @dataclass(frozen=True)
 class Mailbox:
-    """An IMAP mailbox polled for inbound mail."""
+    """An IMAP mailbox polled for inbound mail.
+
+    `ssl` is TLS from the start (port 993); without it, `starttls` upgrades a plain connection (port 143) and
+    fails when the server cannot; with neither the connection stays plain (loopback only). `mark_seen` flags
+    each taken message \\Seen; by default the mailbox is left untouched (read-only, BODY.PEEK).
+    """
 
     name: str
     host: str
     port: int = 993
     ssl: bool = True
     username: str = ""
-    password: str = ""
+    password: str = field(default="", repr=False)
     folder: str = "INBOX"
+    starttls: bool = False
+    mark_seen: bool = False
 
 
 @dataclass(frozen=True)
@@ -43,6 +50,7 @@ class ChannelSettings:
     acknowledgement_window_seconds: int = 3600           # at most one acknowledgement per sender per window
     smtp: SmtpServer = field(default_factory=SmtpServer)
     mailboxes: tuple[Mailbox, ...] = ()
+    imap_poll_seconds: int = 60                         # between two polls of the mailboxes
     mailgun_signing_key: str | None = None
     webhook_username: str | None = None                 # HTTP Basic credentials for SendGrid and Postmark
     webhook_password: str | None = None

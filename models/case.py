@@ -117,6 +117,8 @@ class Interaction(Base):
 
     case: Mapped[Case] = relationship(back_populates="interactions")
     author: Mapped["User | None"] = relationship()
+    constituent: Mapped["Constituent | None"] = relationship()
+    contact_point: Mapped["ContactPoint | None"] = relationship()
     attachments: Mapped[list["Attachment"]] = relationship(
         back_populates="interaction", cascade="all, delete-orphan"
     )
@@ -155,7 +157,7 @@ class InboundRaw(Base):
     content_type: Mapped[str] = mapped_column(String(255), default="message/rfc822")
     status: Mapped[InboundStatus] = mapped_column(default=InboundStatus.RECEIVED)
     outcome: Mapped[str | None] = mapped_column(String(16))      # new_case, threaded, auto_reply, bounce...
-    message_id: Mapped[str | None] = mapped_column(String(998))  # what the payload turned out to be
+    message_id: Mapped[str | None] = mapped_column(String(998), index=True)  # known at receipt for raw mail
     attempts: Mapped[int] = mapped_column(default=0)
     error: Mapped[str | None] = mapped_column(Text)
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))

@@ -356,9 +356,7 @@ def _close_offer(session: Session, decision_id: int, outcome: DecisionOutcome, n
                     .values(outcome=outcome, responded_at=now))
     _release_slot(session, case)
     session.execute(update(Case).where(Case.id == case.id).values(offered_to_id=None))
-    effects = Effects(closed_offers=[(decision_id, case.id, offer.user_id)])
-    if outcome is DecisionOutcome.DECLINED:
-        effects.freed.add(offer.user_id)     # they are there: the next case may suit them
+    effects = Effects(closed_offers=[(decision_id, case.id, offer.user_id)], freed={offer.user_id})
     return effects.merge(route_case(session, case.id, now))
 
 
@@ -418,6 +416,14 @@ def return_unanswered(session: Session, user_id: int, offline_since: datetime, n
     return effects
 
 
+def _declined_by(user_id: int):
+    """SQL: the agent declined the case (or let it time out) since it joined its current queue."""
+    return (select(RoutingDecision.id).where(
+        RoutingDecision.case_id == Case.id, RoutingDecision.user_id == user_id,
+        RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT)),
+        RoutingDecision.created_at >= func.coalesce(Case.entered_queue_at, Case.queued_at)).exists())
+
+
 def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], languages: list[str],
                       limit: int) -> list[int]:
     """The first waiting cases `user_id` could take, best first: one indexed probe per queue and priority."""
@@ -439,6 +445,8 @@ def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], l
                      .order_by(Case.queued_at).limit(limit))
             if lacking:
                 probe = probe.where(Case.is_skill_relaxed)
+            if channels_offered := [c for c in channels if c in OFFER_CHANNELS]:
+                probe = probe.where(or_(Case.channel.not_in(channels_offered), ~_declined_by(user_id)))
             probes.append(select(probe.subquery()))
     if not probes:
         return []

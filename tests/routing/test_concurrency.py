@@ -14,6 +14,8 @@ from rq.registry import FailedJobRegistry, StartedJobRegistry
 from sqlalchemy import func, select
 
 import routing
+from caseworker import realtime
+from caseworker.extensions import socketio
 from models import (
     Case,
     CaseStatus,
@@ -55,10 +57,7 @@ def _seed(rng: random.Random) -> list[int]:
 
 
 def _step(rq_redis, step, *args) -> engine.Effects:
-    with transaction() as session:
-        effects = step(session, *args)
-    routing.announce(rq_redis, effects)
-    return effects
+    return routing.perform(rq_redis, step, *args)
 
 
 def _capacity_exceeded(session) -> list:
@@ -162,6 +161,7 @@ def test_worker_processes_route_hundreds_of_cases_without_breaking_an_invariant(
     previous = settings.current
     routing.configure(offer_timeout_seconds=2)
     rq_redis = redis_lib.Redis.from_url(env["REDIS_URL"])
+    realtime.use_write_only_emitter(env["REDIS_URL"])       # this process announces as a web process would
     logs = [open(tmp_path / f"worker{n}.log", "wb") for n in range(WORKERS)]
     workers = [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "routing"],
                                 cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT) for log in logs]
@@ -198,4 +198,5 @@ def test_worker_processes_route_hundreds_of_cases_without_breaking_an_invariant(
         for log in logs:
             log.close()
         routing.configure(**previous.__dict__)
+        realtime._emitter = socketio
         Session.remove()

@@ -26,6 +26,11 @@ def _decisions(session, case_id):
                            .order_by(RoutingDecision.id)).scalars().all()
 
 
+def _case(session, case_id) -> Case:
+    session.expire_all()          # engine steps write with Core UPDATEs: reload what the ORM holds
+    return session.get(Case, case_id)
+
+
 def _used(session, user_id, channel):
     return session.execute(select(UserCapacity.used).where(UserCapacity.user_id == user_id,
                                                            UserCapacity.channel == channel)).scalar_one()
@@ -53,7 +58,7 @@ def test_an_email_goes_to_the_least_loaded_agent_who_speaks_its_language(db_sess
     effects.merge(engine.route_case(db_session, english.id))
     db_session.commit()
     assert effects.assigned == [(spanish.id, maria.id, spanish.queue_id), (english.id, james.id, english.queue_id)]
-    assert db_session.get(Case, spanish.id).status is CaseStatus.ASSIGNED
+    assert _case(db_session, spanish.id).status is CaseStatus.ASSIGNED
     assert _used(db_session, maria.id, Channel.EMAIL) == 2 == slots_held(db_session, maria.id, Channel.EMAIL)
     decision = _decisions(db_session, spanish.id)[-1]
     assert decision.explanation["filtered"] == {"presence": 1, "language": 1}
@@ -88,7 +93,7 @@ def test_a_chat_is_offered_and_becomes_the_agents_when_accepted(db_session, bene
     [offer] = effects.offered
     assert (offer.case_id, offer.user_id) == (chat.id, maria.id)
     assert offer.expires_at - utcnow() > timedelta(seconds=25)
-    case = db_session.get(Case, chat.id)
+    case = _case(db_session, chat.id)
     assert (case.status, case.assignee_id, case.offered_to_id) == (CaseStatus.NEW, None, maria.id)
     assert _used(db_session, maria.id, Channel.CHAT) == 1                  # the offer holds the slot
     with pytest.raises(engine.RoutingError):
@@ -96,7 +101,7 @@ def test_a_chat_is_offered_and_becomes_the_agents_when_accepted(db_session, bene
     db_session.rollback()
     assert engine.accept_offer(db_session, offer.decision_id, maria.id).assigned == [(chat.id, maria.id, chat.queue_id)]
     db_session.commit()
-    db_session.refresh(case)
+    case = _case(db_session, chat.id)
     assert (case.status, case.assignee_id, case.offered_to_id) == (CaseStatus.ASSIGNED, maria.id, None)
     assert _used(db_session, maria.id, Channel.CHAT) == 1
     assert engine.accept_offer(db_session, offer.decision_id, maria.id).assigned == []   # answered already
@@ -163,8 +168,11 @@ def test_a_freed_slot_takes_the_most_urgent_then_longest_waiting_case(db_session
     assert freed.freed == {agent.id}
     order = []
     for _ in range(3):
-        order += [case_id for case_id, _u, _q in engine.fill(db_session, agent.id).assigned]
+        effects = engine.fill(db_session, agent.id)
+        assert effects.freed == {agent.id}              # one case per transaction; the caller goes on
+        order += [case_id for case_id, _u, _q in effects.assigned]
         engine.resolve(db_session, order[-1])
+    assert engine.fill(db_session, agent.id).freed == set()
     db_session.commit()
     assert order == [newer_urgent.id, oldest.id, old.id]
 
@@ -190,7 +198,7 @@ def test_overflow_moves_a_waiting_case_keeping_its_arrival_or_drops_optional_ski
     db_session.commit()
     assert moved.assigned == [(street.id, helper.id, general.id)]
     assert relaxed.assigned == [(claim.id, helper.id, benefits.id)]
-    db_session.refresh(street)
+    street = _case(db_session, street.id)
     assert (street.queue_id, street.queued_at) == (general.id, arrival)
     overflow = [d for d in _decisions(db_session, claim.id) if d.kind is DecisionKind.OVERFLOW][0]
     assert explain.describe(overflow).endswith("no longer needs the non-essential skills 'housing'.")
@@ -201,7 +209,7 @@ def test_a_supervisor_assigns_returns_and_the_engine_respects_it(db_session, ben
     case = open_case(db_session, "benefits")
     engine.route_case(db_session, case.id)
     db_session.commit()
-    assert db_session.get(Case, case.id).assignee_id == maria.id
+    assert _case(db_session, case.id).assignee_id == maria.id
     effects = engine.assign_manually(db_session, case.id, james.id, by_user_id=maria.id)
     db_session.commit()
     assert effects.assigned == [(case.id, james.id, case.queue_id)] and effects.freed == {maria.id}
@@ -224,7 +232,7 @@ def test_an_offline_agents_unanswered_cases_return_after_the_delay(db_session, b
     answered, unanswered = open_case(db_session, "benefits"), open_case(db_session, "benefits")
     for case in (answered, unanswered):
         engine.assign_manually(db_session, case.id, maria.id)
-    db_session.get(Case, answered.id).first_responded_at = utcnow()
+    _case(db_session, answered.id).first_responded_at = utcnow()
     db_session.commit()
     effects = engine.set_presence(db_session, maria.id, Presence.OFFLINE)
     db_session.commit()
@@ -232,7 +240,7 @@ def test_an_offline_agents_unanswered_cases_return_after_the_delay(db_session, b
     returned = engine.return_unanswered(db_session, maria.id, since)
     db_session.commit()
     assert returned.assigned == [(unanswered.id, james.id, unanswered.queue_id)]
-    assert db_session.get(Case, answered.id).assignee_id == maria.id
+    assert _case(db_session, answered.id).assignee_id == maria.id
     assert engine.return_unanswered(db_session, maria.id, since - timedelta(seconds=1)).assigned == []
 
 

@@ -19,9 +19,11 @@ def upgrade() -> None:
     with op.batch_alter_table("inbound_raw", schema=None) as batch_op:
         batch_op.add_column(sa.Column("outcome", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("message_id", sa.String(length=998), nullable=True))
+        batch_op.create_index(batch_op.f("ix_inbound_raw_message_id"), ["message_id"], unique=False)
 
 
 def downgrade() -> None:
     with op.batch_alter_table("inbound_raw", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_inbound_raw_message_id"))
         batch_op.drop_column("message_id")
         batch_op.drop_column("outcome")

@@ -1,4 +1,4 @@
-"""`flask channels ...`: the SMTP listener, bulk mail import and the retry of stuck inbound payloads."""
+"""`flask channels ...`: the SMTP listener, IMAP polling, bulk mail import and the retry of stuck inbound payloads."""
 import csv
 import json
 import logging
@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 
 from caseworker import logconfig
 from caseworker.extensions import rq_connection
-from channels import importer, inbound, jobs, smtpd
+from channels import imap, importer, inbound, jobs, smtpd
+from channels.settings import current as channel_settings
 from models import Case, InboundRaw, InboundStatus, Session, reading
 
 log = logging.getLogger(__name__)
@@ -127,3 +128,27 @@ def retry(include_failed: bool, older_than: int) -> None:
             ids += [raw.id for raw in inbound.failed(session, limit=100_000)]
     jobs.request_ingest(rq_connection(), ids)
     click.echo(f"{len(ids)} payloads enqueued again")
+
+
+@channels_cli.command("poll-imap")
+@click.option("--once", is_flag=True, help="Poll each mailbox once and exit (non-zero when one failed).")
+def poll_imap(once: bool) -> None:
+    """Poll the mailboxes of IMAP_MAILBOXES now, then every IMAP_POLL_SECONDS; workers ingest what is taken."""
+    settings = channel_settings()
+    if not settings.mailboxes:
+        raise click.ClickException("IMAP_MAILBOXES names no mailbox")
+    if not once:
+        logconfig.configure()
+    try:
+        while True:
+            results = imap.poll_all(settings.mailboxes, rq_connection())
+            for result in results:
+                click.echo(f"{result.mailbox}: " + (f"failed ({result.error})" if result.error
+                                                    else f"{len(result.stored)} new messages"))
+            if once:
+                break
+            time.sleep(settings.imap_poll_seconds)
+    except KeyboardInterrupt:
+        return
+    if any(result.error for result in results):
+        raise click.exceptions.Exit(1)

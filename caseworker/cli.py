@@ -116,6 +116,7 @@ def seed_demo(constituents: int, cases: int, seed: int) -> None:
 def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     """Run an RQ worker on QUEUES (default: channels, routing, default) with the app's configuration."""
     from caseworker import realtime
+    from channels import jobs as channel_jobs
 
     logconfig.configure()
     app = current_app
@@ -124,6 +125,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     worker_class = Worker if fork else SimpleWorker
     names = list(queues or app.config["WORKER_QUEUES"])
     log.info("worker on queues %s (%s)", ",".join(names), worker_class.__name__)
+    channel_jobs.schedule_polling(rq_connection())      # IMAP_MAILBOXES: start the poll chain unless it runs
     worker_class(names, connection=rq_connection()).work(burst=burst, with_scheduler=True)
 
 
@@ -150,9 +152,10 @@ def redis_stop() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", default=1, show_default=True, help="RQ worker processes to start.")
+@click.option("--smtp-port", default=None, type=int, help="SMTP listener port (default SMTPD_PORT; 0: none).")
 @with_appcontext
-def serve(host: str, port: int, workers: int) -> None:
-    """Run the web server and RQ workers in the foreground; Ctrl-C stops them all."""
+def serve(host: str, port: int, workers: int, smtp_port: int | None) -> None:
+    """Run the web server, RQ workers and the SMTP listener in the foreground; Ctrl-C stops them all."""
     from caseworker import demo
 
     logconfig.configure()
@@ -160,7 +163,14 @@ def serve(host: str, port: int, workers: int) -> None:
     if app.config["REDIS_EMBEDDED"]:
         embedded_redis.ensure_running(app.instance_path)
     children = [_spawn(["worker"]) for _ in range(workers)]
-    click.echo(f"\nCasework is running at http://{host}:{port}/  (Ctrl-C stops it)\n")
+    smtp_port = app.config["SMTPD_PORT"] if smtp_port is None else smtp_port
+    if smtp_port:
+        children.append(_spawn(["channels", "smtpd", "--port", str(smtp_port)]))
+    click.echo(f"\nCasework is running at http://{host}:{port}/  (Ctrl-C stops it)")
+    if smtp_port:
+        click.echo(f"Mail to {app.config['MAIL_SERVICE_ADDRESS']} is received over SMTP at "
+                   f"{app.config['SMTPD_HOST']}:{smtp_port}")
+    click.echo("")
     with transaction() as session:
         if demo.has_demo_staff(session):
             click.echo(demo.logins_text())

@@ -35,6 +35,7 @@ class DefaultConfig:
     RATELIMIT_ENABLED = True
 
     ATTACHMENT_DIR: str | None = None         # default: instance/attachments
+    OUTBOX_DIR: str | None = None             # default: instance/outbox
 
     # Email. Outbound goes to SMTP_HOST; the listener of `flask channels smtpd` binds SMTPD_HOST:SMTPD_PORT.
     MAIL_SERVICE_ADDRESS = "help@riverton.example"
@@ -42,7 +43,7 @@ class DefaultConfig:
     MAIL_MAX_BYTES = 25 * 1024 * 1024
     MAIL_ACKNOWLEDGE = True
     MAIL_ACK_WINDOW_SECONDS = 3600
-    SMTP_HOST = "127.0.0.1"
+    SMTP_HOST = ""                            # none: outbound mail is written to instance/outbox/*.eml
     SMTP_PORT = 25
     SMTP_SECURITY = "none"                    # none | starttls | tls
     SMTP_USERNAME: str | None = None
@@ -92,8 +93,9 @@ def _derive(app: Flask) -> None:
         app.config["REDIS_URL"] = embedded_redis.url(app.instance_path)
     if app.config["SOCKETIO_MESSAGE_QUEUE"] == "":
         app.config["SOCKETIO_MESSAGE_QUEUE"] = app.config["REDIS_URL"]
-    if not app.config["ATTACHMENT_DIR"]:
-        app.config["ATTACHMENT_DIR"] = str(instance / "attachments")
+    for key, folder in (("ATTACHMENT_DIR", "attachments"), ("OUTBOX_DIR", "outbox")):
+        if not app.config[key]:
+            app.config[key] = str(instance / folder)
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = _instance_secret(instance)
     redis_url = app.config["REDIS_URL"]
@@ -126,7 +128,8 @@ def channel_settings(app: Flask) -> ChannelSettings:
     c = app.config
     return ChannelSettings(
         service_address=c["MAIL_SERVICE_ADDRESS"], service_name=c["MAIL_SERVICE_NAME"],
-        attachment_dir=Path(c["ATTACHMENT_DIR"]), max_message_bytes=int(c["MAIL_MAX_BYTES"]),
+        attachment_dir=Path(c["ATTACHMENT_DIR"]), outbox_dir=Path(c["OUTBOX_DIR"]),
+        max_message_bytes=int(c["MAIL_MAX_BYTES"]),
         acknowledge=c["MAIL_ACKNOWLEDGE"], acknowledgement_window_seconds=int(c["MAIL_ACK_WINDOW_SECONDS"]),
         smtp=SmtpServer(host=c["SMTP_HOST"], port=int(c["SMTP_PORT"]), security=c["SMTP_SECURITY"],
                         username=c["SMTP_USERNAME"], password=c["SMTP_PASSWORD"]),

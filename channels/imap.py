@@ -157,7 +157,8 @@ def _batches(uids: list[int], sizes: dict[int, int], batch_size: int) -> Iterato
         yield batch
 
 
-def _store(client: IMAPClient, mailbox: Mailbox, uidvalidity: int, batch: list[int], sizes: dict[int, int]) -> list[int]:
+def _store(client: IMAPClient, mailbox: Mailbox, uidvalidity: int, batch: list[int],
+           sizes: dict[int, int]) -> list[int]:
     """Fetch and commit one batch; returns the ids of the payloads that are new."""
     limit = settings().max_message_bytes
     wanted = [uid for uid in batch if sizes[uid] <= limit]

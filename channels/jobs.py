@@ -1,4 +1,4 @@
-"""RQ jobs of the `channels` queue: ingest stored payloads, acknowledge new cases, send email.
+"""RQ jobs of the `channels` queue: poll IMAP mailboxes, ingest stored payloads, acknowledge new cases, send email.
 
 Jobs take ids, open their own unit of work and announce (signals, routing, further jobs) only after commit.
 All of them are idempotent: a retry re-checks state and does nothing twice.
@@ -10,10 +10,12 @@ from datetime import timedelta
 
 from redis import Redis
 from rq import Queue, Retry, get_current_job
+from rq.exceptions import DuplicateJobError
+from rq.job import JobStatus
 from sqlalchemy import select
 
 import routing
-from channels import inbound, mail, outbound, signals
+from channels import imap, inbound, mail, outbound, signals
 from channels.importer import SOURCE as IMPORT_SOURCE
 from channels.inbound import Outcome, OutcomeKind
 from channels.settings import current as settings
@@ -50,6 +52,75 @@ def request_send(redis: Redis, interaction_id: int):
 
 def _connection() -> Redis:
     return get_current_job().connection
+
+
+# ---- IMAP polling ---------------------------------------------------------------------------------------
+# One chain of jobs polls the mailboxes: each link schedules the next under the other of two fixed ids, since
+# RQ deletes a finished job's key (result_ttl=0) after the job returns and would take a same-id successor
+# with it. A unique id per slot keeps a second chain from starting.
+
+POLL_JOB_IDS = ("casework-poll-mailboxes-a", "casework-poll-mailboxes-b")
+POLL_TIMEOUT = 900
+_LIVE = {JobStatus.CREATED, JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED}
+
+
+def schedule_polling(redis: Redis) -> bool:
+    """Start the chain of `poll_mailboxes` jobs now, unless it runs already or no mailbox is configured.
+
+    Called when a worker starts. Returns whether it started a chain. Idempotent.
+    """
+    if not settings().mailboxes:
+        return False
+    queue = _queue(redis)
+    if any(_is_live(queue, job_id) for job_id in POLL_JOB_IDS):
+        return False
+    return _schedule_poll(queue, POLL_JOB_IDS[0], delay_seconds=0)
+
+
+def poll_mailboxes() -> dict[str, int | str]:
+    """Poll every configured mailbox, then schedule the next link of the chain IMAP_POLL_SECONDS later.
+
+    A mailbox that fails is logged and left for the next poll; the others go on. Returns, per mailbox, how
+    many messages it stored or the kind of error. Idempotent: a message is stored once (see channels.imap).
+    """
+    redis = _connection()
+    try:
+        results = imap.poll_all(settings().mailboxes, redis)
+    finally:
+        _continue_polling(redis, get_current_job().id)
+    return {r.mailbox: r.error or len(r.stored) for r in results}
+
+
+def _continue_polling(redis: Redis, job_id: str) -> None:
+    if job_id not in POLL_JOB_IDS or not settings().mailboxes:
+        return                       # a one-off run, or polling was switched off: no next link
+    following = POLL_JOB_IDS[1 - POLL_JOB_IDS.index(job_id)]
+    # Not below 5 seconds: the successor must not run before this job's key is gone.
+    _schedule_poll(_queue(redis), following, delay_seconds=max(settings().imap_poll_seconds, 5))
+
+
+def _is_live(queue: Queue, job_id: str) -> bool:
+    job = queue.fetch_job(job_id)
+    return job is not None and job.get_status(refresh=False) in _LIVE
+
+
+def _schedule_poll(queue: Queue, job_id: str, delay_seconds: int) -> bool:
+    options = {"job_id": job_id, "unique": True, "job_timeout": POLL_TIMEOUT, "result_ttl": 0,
+               "retry": Retry(max=2, interval=[30, 120])}
+    for _attempt in (1, 2):
+        try:
+            if delay_seconds:
+                queue.enqueue_in(timedelta(seconds=delay_seconds), poll_mailboxes, **options)
+            else:
+                queue.enqueue(poll_mailboxes, **options)
+            return True
+        except DuplicateJobError:
+            job = queue.fetch_job(job_id)
+            if job is not None and job.get_status(refresh=False) in _LIVE:
+                return False         # the chain goes on already
+            if job is not None:
+                job.delete()         # a failed or stopped link left behind: it must not end the chain
+    return False
 
 
 # ---- ingest ---------------------------------------------------------------------------------------------

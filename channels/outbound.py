@@ -6,6 +6,7 @@ and delivers it after commit, with retries.
 """
 import logging
 import smtplib
+from pathlib import Path
 import ssl
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
@@ -131,7 +132,13 @@ def compose(interaction: Interaction) -> EmailMessage:
 
 
 def deliver(messages: list[EmailMessage], server: SmtpServer) -> None:
-    """Hand `messages` to the SMTP server over one connection. Raises smtplib/OSError errors for retries."""
+    """Hand `messages` to the SMTP server over one connection (or, with no server, to the outbox folder).
+
+    Raises smtplib/OSError errors for the job's retries.
+    """
+    if not server.host:
+        _write_to_outbox(messages, settings().outbox_dir)
+        return
     context = ssl.create_default_context()
     if server.security == "tls":
         client = smtplib.SMTP_SSL(server.host, server.port, timeout=server.timeout, context=context)
@@ -144,3 +151,11 @@ def deliver(messages: list[EmailMessage], server: SmtpServer) -> None:
             client.login(server.username, server.password or "")
         for message in messages:
             client.send_message(message)
+
+
+def _write_to_outbox(messages: list[EmailMessage], folder: Path) -> None:
+    """Development and demo transport: each message as an .eml file, named by its Message-ID."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for message in messages:
+        name = "".join(c if c.isalnum() or c in ".-_@" else "_" for c in message["Message-ID"].strip("<>"))
+        (folder / f"{name}.eml").write_bytes(message.as_bytes())

@@ -9,9 +9,9 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class SmtpServer:
-    """Where outbound mail goes. `security` is "none", "starttls" or "tls"."""
+    """Where outbound mail goes. `security` is "none", "starttls" or "tls". No host: the outbox folder."""
 
-    host: str = "127.0.0.1"
+    host: str = ""
     port: int = 25
     security: str = "none"
     username: str | None = None
@@ -45,6 +45,7 @@ class ChannelSettings:
     service_name: str = "Casework"
     attachment_dir: Path = Path("instance/attachments")
     template_dir: Path = Path(__file__).resolve().parents[1] / "templates" / "email"
+    outbox_dir: Path = Path("instance/outbox")          # outbound mail lands here when no SMTP host is set
     max_message_bytes: int = 25 * 1024 * 1024
     acknowledge: bool = True
     acknowledgement_window_seconds: int = 3600           # at most one acknowledgement per sender per window

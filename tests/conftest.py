@@ -232,7 +232,7 @@ def live_server(live_env):
     """`flask serve` (web only, no workers) on a free port, in its own process."""
     port = free_port()
     process = subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "serve", "--port", str(port),
-                                "--workers", "0"], cwd=ROOT, env=live_env, stdout=subprocess.DEVNULL)
+                                "--workers", "0", "--smtp-port", "0"], cwd=ROOT, env=live_env, stdout=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
     try:
         _wait_until_healthy(url, process)

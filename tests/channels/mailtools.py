@@ -72,7 +72,8 @@ def mail_app(database_url: str, redis_url: str, tmp_path, sink: SmtpSink | None 
     engine = make_engine(database_url)
     Base.metadata.create_all(engine)
     engine.dispose()
-    config = {"ATTACHMENT_DIR": str(tmp_path / "attachments"), "MAIL_SERVICE_ADDRESS": SERVICE}
+    config = {"ATTACHMENT_DIR": str(tmp_path / "attachments"), "OUTBOX_DIR": str(tmp_path / "outbox"),
+              "MAIL_SERVICE_ADDRESS": SERVICE}
     if sink is not None:
         config |= {"SMTP_HOST": "127.0.0.1", "SMTP_PORT": sink.port}
     return create_app(app_config(database_url, redis_url, **config, **extra))

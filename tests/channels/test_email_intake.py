@@ -221,3 +221,13 @@ def test_sending_retries_and_marks_the_mail_failed_after_the_last_try(mail, redi
         mt.work(redis_url)
     with reading() as session:
         assert session.get(Interaction, reply_id).delivery_status is DeliveryStatus.FAILED
+
+
+def test_without_an_smtp_host_outbound_mail_lands_in_the_outbox(scratch_database_url, redis_url, redis, tmp_path):
+    mt.mail_app(scratch_database_url, redis_url, tmp_path)            # no SMTP server configured
+    deliver(redis_url, mt.email(message_id="<o@mail.example>"))
+    (written,) = (tmp_path / "outbox").glob("*.eml")
+    (case,) = cases()
+    assert case.reference in written.read_text() and "In-Reply-To: <o@mail.example>" in written.read_text()
+    sent = [i for i in interactions(case.id) if i.direction is Direction.OUTBOUND]
+    assert [i.delivery_status for i in sent] == [DeliveryStatus.SENT]

@@ -30,6 +30,7 @@ BATCH_SIZE = 50                       # messages fetched, stored and committed t
 BATCH_BYTES = 50 * 1024 * 1024        # and at most this much mail in memory at once
 TIMEOUT_SECONDS = 60.0                # of each network operation
 LEASE_SECONDS = 600                   # one poller per mailbox; renewed after every batch
+LIST_CHUNK = 1000                     # UIDs named in one command
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,11 @@ def _take(client: IMAPClient, mailbox: Mailbox, redis: Redis, batch_size: int, r
     uidvalidity = int(selected[b"UIDVALIDITY"])
     after = last_uid(redis, mailbox.name, uidvalidity)
     # "N:*" always matches the newest message, even below N: hence the filter.
-    sizes = {uid: int(data[b"RFC822.SIZE"]) for uid, data in client.fetch(f"{after + 1}:*", ["RFC822.SIZE"]).items()
-             if uid > after}
+    uids = sorted(uid for uid in client.search(["UID", f"{after + 1}:*"]) if uid > after)
+    sizes = {}
+    for i in range(0, len(uids), LIST_CHUNK):          # keeps each command line short
+        sizes |= {uid: int(data[b"RFC822.SIZE"])
+                  for uid, data in client.fetch(uids[i:i + LIST_CHUNK], ["RFC822.SIZE"]).items()}
     stored: list[int] = []
     for batch in _batches(sorted(sizes), sizes, batch_size):
         new_ids = _store(client, mailbox, uidvalidity, batch, sizes)

@@ -30,7 +30,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, insert, literal, or_, select, union_all, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -416,43 +416,51 @@ def return_unanswered(session: Session, user_id: int, offline_since: datetime, n
     return effects
 
 
-def _declined_by(user_id: int):
-    """SQL: the agent declined the case (or let it time out) since it joined its current queue."""
-    return (select(RoutingDecision.id).where(
-        RoutingDecision.case_id == Case.id, RoutingDecision.user_id == user_id,
+def _probe():
+    """The first waiting cases of one queue and priority an agent could take: a walk of the
+    (queue, status, priority, queued_at) index that stops at LIMIT, whatever the backlog."""
+    declined = (select(RoutingDecision.id).where(
+        RoutingDecision.case_id == Case.id, RoutingDecision.user_id == bindparam("user_id"),
         RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT)),
         RoutingDecision.created_at >= func.coalesce(Case.entered_queue_at, Case.queued_at)).exists())
+    return (select(Case.id, Case.priority, Case.queued_at)
+            .where(Case.queue_id == bindparam("queue_id"), Case.status == CaseStatus.NEW,
+                   Case.priority == bindparam("priority", type_=Case.priority.type),
+                   Case.assignee_id.is_(None), Case.offered_to_id.is_(None),
+                   Case.channel.in_(bindparam("channels", expanding=True)),
+                   or_(Case.language.in_(bindparam("languages", expanding=True)), Case.language.is_(None)),
+                   or_(~bindparam("relaxed_only"), Case.is_skill_relaxed),
+                   or_(Case.channel.not_in(tuple(OFFER_CHANNELS)), ~declined))
+            .order_by(Case.queued_at).limit(bindparam("limit")))
+
+
+_PROBE = _probe()
 
 
 def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], languages: list[str],
                       limit: int) -> list[int]:
-    """The first waiting cases `user_id` could take, best first: one indexed probe per queue and priority."""
+    """The first waiting cases `user_id` could take, best first. Priorities are walked from the top and
+    the walk stops at the first priority with a match, so a backlog costs a few index probes."""
     skills = dict(session.execute(select(UserSkill.skill_id, UserSkill.level).where(UserSkill.user_id == user_id)).all())
     queues = session.execute(select(Queue.id, Queue.priority).join(QueueMember, QueueMember.queue_id == Queue.id)
                              .where(QueueMember.user_id == user_id, Queue.is_active)).all()
     needs = session.execute(select(QueueSkill.queue_id, QueueSkill.skill_id, QueueSkill.min_level, QueueSkill.is_essential)
                             .where(QueueSkill.queue_id.in_([q.id for q in queues]))).all()
-    probes = []
+    servable = []
     for queue in queues:
         lacking = [n for n in needs if n.queue_id == queue.id and skills.get(n.skill_id, 0) < n.min_level]
-        if any(n.is_essential for n in lacking):
-            continue
-        for priority in Priority:
-            probe = (select(Case.id, Case.priority, literal(queue.priority).label("queue_priority"), Case.queued_at)
-                     .where(Case.queue_id == queue.id, Case.status == CaseStatus.NEW, Case.priority == priority,
-                            Case.assignee_id.is_(None), Case.offered_to_id.is_(None), Case.channel.in_(channels),
-                            or_(Case.language.in_(languages), Case.language.is_(None)))
-                     .order_by(Case.queued_at).limit(limit))
-            if lacking:
-                probe = probe.where(Case.is_skill_relaxed)
-            if channels_offered := [c for c in channels if c in OFFER_CHANNELS]:
-                probe = probe.where(or_(Case.channel.not_in(channels_offered), ~_declined_by(user_id)))
-            probes.append(select(probe.subquery()))
-    if not probes:
-        return []
-    rows = session.execute(union_all(*probes)).all()
-    rows.sort(key=lambda r: rules.waiting_order(int(r.priority), r.queued_at, r.queue_priority))
-    return [r.id for r in rows[:limit]]
+        if not any(n.is_essential for n in lacking):
+            servable.append((queue, bool(lacking)))
+    for priority in sorted(Priority, reverse=True):
+        found = []
+        for queue, relaxed_only in servable:
+            rows = session.execute(_PROBE, {"queue_id": queue.id, "priority": priority, "channels": channels,
+                                            "languages": languages, "relaxed_only": relaxed_only,
+                                            "user_id": user_id, "limit": limit})
+            found += [(rules.waiting_order(int(r.priority), r.queued_at, queue.priority), r.id) for r in rows]
+        if found:
+            return [case_id for _key, case_id in sorted(found)[:limit]]
+    return []
 
 
 def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects:

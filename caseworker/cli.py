@@ -25,8 +25,26 @@ redis_cli = AppGroup("redis", help="The embedded Redis server.")
 def register(app: Flask) -> None:
     from caseworker.channels_cli import channels_cli
 
-    for command in (db_cli, users_cli, redis_cli, seed_demo, worker, serve, channels_cli):
+    for command in (db_cli, users_cli, redis_cli, seed_demo, worker, serve, channels_cli, simulate):
         app.cli.add_command(command)
+
+
+@click.command("simulate")
+@click.option("--rate", default=1.0, show_default=True, help="New contacts per second.")
+@click.option("--duration", default=60.0, show_default=True, help="Seconds to run.")
+@click.option("--seed", type=int, default=None, help="Same seed, same traffic.")
+@with_appcontext
+def simulate(rate: float, duration: float, seed: int | None) -> None:
+    """Generate live traffic (contacts on every channel, agents answering and resolving) for the demo."""
+    from caseworker import simulate as simulation
+
+    logconfig.configure()
+    try:
+        tally = simulation.run(rq_connection(), rate, duration, seed)
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    click.echo(f"{tally.opened} contacts, {tally.accepted} offers accepted, {tally.declined} declined, "
+               f"{tally.resolved} resolved, {tally.presence_changes} presence changes")
 
 
 # ---- db ---------------------------------------------------------------------------------------------

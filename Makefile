@@ -9,12 +9,14 @@ PORT ?= 5000
 
 .PHONY: run test setup setup-dev lint clean
 
-run: setup
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+
+run: setup $(MO_FILES)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
-test: setup-dev
+test: setup-dev $(MO_FILES)
 	tests/install-system-packages.sh
 	@$(MAKE) --no-print-directory node_modules/.installed
 	$(BIN)/python -m tests.engines
@@ -34,6 +36,9 @@ $(VENV)/.installed: requirements.txt constraints.txt | $(BIN)/python
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt constraints.txt | $(BIN)/python
 	$(BIN)/pip install --quiet -r requirements-dev.txt -c constraints.txt
 	touch $(VENV)/.installed $@
+
+translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(BIN)/python
+	$(BIN)/pybabel -q compile -i $< -o $@
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

@@ -161,8 +161,21 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--database-url", help="an empty database (default: scratch SQLite)")
     parser.add_argument("--redis-url", help="a Redis server (default: embedded)")
+    parser.add_argument("--servers", action="store_true",
+                        help="start a throwaway PostgreSQL and redis-server (as `make test` does) and use them")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     args = parser.parse_args()
+    if args.servers:
+        from tests.engines import postgres_cluster, redis_server
+
+        with postgres_cluster() as database_url, redis_server() as redis_url:
+            args.database_url, args.redis_url = database_url, redis_url
+            _report(args)
+    else:
+        _report(args)
+
+
+def _report(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as folder:
         scratch = Path(folder)
         redis_url = args.redis_url

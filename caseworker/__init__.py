@@ -51,6 +51,10 @@ def _init_extensions(app: Flask) -> None:
     extensions.login_manager.login_message_category = "info"
     extensions.login_manager.session_protection = "strong"
     extensions.csrf.init_app(app)
+    from caseworker.i18n import select_locale
+
+    app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", f"{_PROJECT_ROOT}/translations")
+    extensions.babel.init_app(app, locale_selector=select_locale)
     extensions.limiter.init_app(app)
     extensions.socketio.init_app(
         app,
@@ -63,9 +67,9 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from caseworker import admin, auth, inbox, intake
+    from caseworker import admin, auth, inbox, intake, public
 
-    for blueprint in (auth.bp, inbox.bp, admin.bp, intake.bp):
+    for blueprint in (auth.bp, inbox.bp, admin.bp, intake.bp, public.bp):
         app.register_blueprint(blueprint)
 
     @app.get("/")

@@ -40,6 +40,7 @@ class DefaultConfig:
     # Email. Outbound goes to SMTP_HOST; the listener of `flask channels smtpd` binds SMTPD_HOST:SMTPD_PORT.
     MAIL_SERVICE_ADDRESS = "help@riverton.example"
     MAIL_SERVICE_NAME = "Riverton City Services"
+    PUBLIC_BASE_URL = "http://127.0.0.1:5000"  # the public pages' address, for links in outbound mail
     MAIL_MAX_BYTES = 25 * 1024 * 1024
     MAIL_ACKNOWLEDGE = True
     MAIL_ACK_WINDOW_SECONDS = 3600
@@ -57,6 +58,13 @@ class DefaultConfig:
     WEBHOOK_USERNAME: str | None = None       # HTTP Basic credentials that SendGrid and Postmark are given
     WEBHOOK_PASSWORD: str | None = None
     INBOX_PAGE_SIZE = 50
+    MAX_CONTENT_LENGTH = 64 * 1024 * 1024     # any request body; each channel sets its own tighter limits
+
+    # The public contact page: attachments it takes, and how often one client may submit or look up.
+    WEBFORM_MAX_FILES = 3
+    WEBFORM_MAX_FILE_BYTES = 10 * 1024 * 1024
+    WEBFORM_RATE_LIMIT = "10 per minute; 60 per hour"
+    STATUS_RATE_LIMIT = "20 per minute; 200 per hour"
     WORKER_QUEUES = ("channels", "routing", "default")
 
     # Routing (issue 4): how long a chat or phone offer waits for an answer; when an offline agent's
@@ -127,7 +135,7 @@ def channel_settings(app: Flask) -> ChannelSettings:
     """The part of the config that channels/ reads, as its own settings object."""
     c = app.config
     return ChannelSettings(
-        service_address=c["MAIL_SERVICE_ADDRESS"], service_name=c["MAIL_SERVICE_NAME"],
+        service_address=c["MAIL_SERVICE_ADDRESS"], service_name=c["MAIL_SERVICE_NAME"], public_url=c["PUBLIC_BASE_URL"],
         attachment_dir=Path(c["ATTACHMENT_DIR"]), outbox_dir=Path(c["OUTBOX_DIR"]),
         max_message_bytes=int(c["MAIL_MAX_BYTES"]),
         acknowledge=c["MAIL_ACKNOWLEDGE"], acknowledgement_window_seconds=int(c["MAIL_ACK_WINDOW_SECONDS"]),

@@ -1,5 +1,6 @@
 """Extension objects, unbound; `create_app` binds each with `init_app`. Redis clients are made lazily."""
 from flask import current_app
+from flask_babel import Babel
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -10,6 +11,7 @@ from socketio import RedisManager
 
 from caseworker import embedded_redis
 
+babel = Babel()
 login_manager = LoginManager()
 socketio = SocketIO()
 csrf = CSRFProtect()

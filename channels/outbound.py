@@ -102,12 +102,17 @@ def queue_reply(session: Session, case: Case, body: str, author_id: int | None) 
     return _queue(session, case, subject=_subject(case, subject), body=body, author_id=author_id, meta={})
 
 
-def queue_acknowledgement(session: Session, case: Case) -> Interaction:
-    """The automatic acknowledgement of a new case, in the constituent's language. Flushes."""
+def queue_acknowledgement(session: Session, case: Case, status_secret: str | None = None) -> Interaction:
+    """The automatic acknowledgement of a new case, in the constituent's language. Flushes.
+
+    With `status_secret` (web form cases) it tells how to follow the case on the public status page.
+    """
     language = case.language if case.language in ACKNOWLEDGEMENT_SUBJECT else "en"
     name = case.constituent.display_name if case.constituent else ""
+    config = settings()
     body = _templates().get_template(f"acknowledgement.{language}.txt").render(
-        name=name, reference=case.reference, service_name=settings().service_name)
+        name=name, reference=case.reference, service_name=config.service_name, status_secret=status_secret,
+        status_url=f"{config.public_url.rstrip('/')}/status")
     subject = _subject(case, f"{ACKNOWLEDGEMENT_SUBJECT[language]}: {case.subject}"[:400])
     return _queue(session, case, subject=subject, body=body, author_id=None, meta={"auto_submitted": "auto-replied"})
 

@@ -43,6 +43,7 @@ class Mailbox:
 class ChannelSettings:
     service_address: str = "help@casework.invalid"      # From: of outbound mail, and the plus-address base
     service_name: str = "Casework"
+    public_url: str = "http://127.0.0.1:5000"           # where the public pages are, for links in mail
     attachment_dir: Path = Path("instance/attachments")
     template_dir: Path = Path(__file__).resolve().parents[1] / "templates" / "email"
     outbox_dir: Path = Path("instance/outbox")          # outbound mail lands here when no SMTP host is set

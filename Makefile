@@ -10,13 +10,14 @@ PORT ?= 5000
 .PHONY: run test setup setup-dev lint clean
 
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
+VENDOR := static/vendor/.socket.io-client.version
 
-run: setup $(MO_FILES)
+run: setup $(MO_FILES) $(VENDOR)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
 	$(FLASK) serve --host $(HOST) --port $(PORT)
 
-test: setup-dev $(MO_FILES)
+test: setup-dev $(MO_FILES) $(VENDOR)
 	tests/install-system-packages.sh
 	@$(MAKE) --no-print-directory node_modules/.installed
 	$(BIN)/python -m tests.engines
@@ -39,6 +40,9 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt constraints.txt | 
 
 translations/%/LC_MESSAGES/messages.mo: translations/%/LC_MESSAGES/messages.po | $(BIN)/python
 	$(BIN)/pybabel -q compile -i $< -o $@
+
+$(VENDOR): package-lock.json | $(BIN)/python
+	$(BIN)/python -m caseworker.assets
 
 node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --silent

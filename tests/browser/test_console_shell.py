@@ -40,12 +40,13 @@ def test_a_caseworker_signs_in_by_keyboard_and_sees_the_inbox(demo_server, page:
     expect(rows.first).to_be_visible()
     assert rows.count() >= 1
     expect(page.locator("#inbox-count")).to_have_text(re.compile(r"^\d+ open cases? assigned to you\.$"))
+    expect(page.locator("#connection-status")).to_have_text("Live")     # the Socket.IO link is up
     assert axe() == []
     page.screenshot(path=str(tmp_path / "inbox.png"), full_page=True)
 
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(demo_server.url + "/login")
-    expect(page.get_by_role("status")).to_contain_text("You are signed out.")
+    expect(page.get_by_role("status").filter(has_text="You are signed out.")).to_be_visible()
 
 
 def test_a_wrong_password_is_explained_next_to_the_field(demo_server, page: Page, axe):

@@ -58,7 +58,10 @@ def extract(tarball: bytes, members: list[str]) -> dict[str, bytes]:
     found = {}
     with tarfile.open(fileobj=io.BytesIO(tarball), mode="r:gz") as archive:
         for member in members:
-            handle = archive.extractfile(f"package/{member}")
+            try:
+                handle = archive.extractfile(f"package/{member}")
+            except KeyError:
+                handle = None
             if handle is None:
                 raise AssetError(f"{member} is missing from the package")
             found[member] = handle.read()

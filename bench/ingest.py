@@ -22,6 +22,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
+from bench import production_engines
 from caseworker import embedded_redis
 from models import (
     Base,
@@ -166,10 +167,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     args = parser.parse_args()
     if args.servers:
-        from tests.engines import postgres_cluster, redis_server
-
-        with postgres_cluster() as database_url, redis_server() as redis_url:
-            args.database_url, args.redis_url = database_url, redis_url
+        with production_engines() as (args.database_url, args.redis_url):
             _report(args)
     else:
         _report(args)

@@ -26,6 +26,7 @@ from pathlib import Path
 
 from sqlalchemy import func, insert, select
 
+from bench import production_engines
 from models import (
     Case,
     CaseStatus,
@@ -194,11 +195,17 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000, help="routing decisions to make")
     parser.add_argument("--waiting", type=int, default=10_000, help="waiting cases at the start")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--servers", action="store_true",
+                        help="start a throwaway PostgreSQL (as `make test` does) and use it")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as scratch:
-        url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(scratch) / 'bench.db'}"
-        figures = run(url, args.agents, args.cases, args.waiting, args.processes)
+    if args.servers:
+        with production_engines() as (url, _redis_url):
+            figures = run(url, args.agents, args.cases, args.waiting, args.processes)
+    else:
+        with tempfile.TemporaryDirectory() as scratch:
+            url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(scratch) / 'bench.db'}"
+            figures = run(url, args.agents, args.cases, args.waiting, args.processes)
     if args.json:
         print(json.dumps(figures))
     else:

@@ -6,6 +6,7 @@ BIN := $(VENV)/bin
 FLASK := $(BIN)/flask --app wsgi
 HOST ?= 127.0.0.1
 PORT ?= 5000
+SIMULATE ?= 0.2
 
 .PHONY: run test setup setup-dev lint clean
 
@@ -15,7 +16,7 @@ VENDOR := static/vendor/.socket.io-client.version
 run: setup $(MO_FILES) $(VENDOR)
 	$(FLASK) db upgrade
 	$(FLASK) seed-demo
-	$(FLASK) serve --host $(HOST) --port $(PORT)
+	$(FLASK) serve --host $(HOST) --port $(PORT) --simulate $(SIMULATE)
 
 test: setup-dev $(MO_FILES) $(VENDOR)
 	tests/install-system-packages.sh

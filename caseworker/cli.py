@@ -165,14 +165,18 @@ def redis_stop() -> None:
 
 # ---- serve: everything in one foreground command -----------------------------------------------------
 
+SIMULATE_FOREVER = 10 * 365 * 86400       # seconds: the demo's traffic runs until `serve` stops it
+
 
 @click.command("serve")
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=5000, show_default=True)
 @click.option("--workers", default=1, show_default=True, help="RQ worker processes to start.")
 @click.option("--smtp-port", default=None, type=int, help="SMTP listener port (default SMTPD_PORT; 0: none).")
+@click.option("--simulate", "simulate_rate", default=0.0, show_default=True,
+              help="Also run `flask simulate` at this many contacts per second (0: no simulated traffic).")
 @with_appcontext
-def serve(host: str, port: int, workers: int, smtp_port: int | None) -> None:
+def serve(host: str, port: int, workers: int, smtp_port: int | None, simulate_rate: float) -> None:
     """Run the web server, RQ workers and the SMTP listener in the foreground; Ctrl-C stops them all."""
     from caseworker import demo
 
@@ -184,6 +188,8 @@ def serve(host: str, port: int, workers: int, smtp_port: int | None) -> None:
     smtp_port = app.config["SMTPD_PORT"] if smtp_port is None else smtp_port
     if smtp_port:
         children.append(_spawn(["channels", "smtpd", "--port", str(smtp_port)]))
+    if simulate_rate > 0:
+        children.append(_spawn(["simulate", "--rate", str(simulate_rate), "--duration", str(SIMULATE_FOREVER)]))
     click.echo(f"\nCasework is running at http://{host}:{port}/  (Ctrl-C stops it)")
     if smtp_port:
         click.echo(f"Mail to {app.config['MAIL_SERVICE_ADDRESS']} is received over SMTP at "

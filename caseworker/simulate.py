@@ -30,6 +30,7 @@ from models import (
     transaction,
 )
 from routing import engine
+from routing import presence as sockets
 
 log = logging.getLogger(__name__)
 
@@ -67,11 +68,17 @@ def open_contact(rng: random.Random, serial: int, category_codes: list[str]) -> 
         return ingest(session, contact).case_id
 
 
-def answer_offers(redis: Redis, rng: random.Random, tally: Tally) -> None:
+def simulated_agents(redis: Redis, agents: list[int]) -> list[int]:
+    """The agents the simulator may act for: not those with a console open, whom a person is driving."""
+    return [user_id for user_id in agents if not sockets.open_sockets(redis, user_id)]
+
+
+def answer_offers(redis: Redis, rng: random.Random, agents: list[int], tally: Tally) -> None:
     """Agents answer open offers: most accept, some decline, a few let the offer time out."""
     with transaction() as session:
         offers = session.execute(select(RoutingDecision.id, RoutingDecision.user_id)
-                                 .where(RoutingDecision.outcome == DecisionOutcome.OFFERED).limit(20)).all()
+                                 .where(RoutingDecision.outcome == DecisionOutcome.OFFERED,
+                                        RoutingDecision.user_id.in_(agents)).limit(20)).all()
     for offer_id, user_id in offers:
         roll = rng.random()
         if roll < 0.8:
@@ -81,10 +88,10 @@ def answer_offers(redis: Redis, rng: random.Random, tally: Tally) -> None:
             tally.declined += 1
 
 
-def resolve_some(redis: Redis, rng: random.Random, tally: Tally, share: float) -> None:
+def resolve_some(redis: Redis, rng: random.Random, agents: list[int], tally: Tally, share: float) -> None:
     """Agents finish work: a share of the assigned cases is resolved, freeing slots for waiting cases."""
     with transaction() as session:
-        owned = session.execute(select(Case.id).where(Case.status == CaseStatus.ASSIGNED,
+        owned = session.execute(select(Case.id).where(Case.status == CaseStatus.ASSIGNED, Case.assignee_id.in_(agents),
                                                       Case.slot_channel.is_not(None))).scalars().all()
     for case_id in rng.sample(owned, int(len(owned) * share)):
         routing.perform(redis, engine.resolve, case_id)
@@ -106,7 +113,7 @@ def run(redis: Redis, rate: float, duration: float, seed: int | None = None) -> 
         agents = sorted(set(session.execute(select(QueueMember.user_id)).scalars()))
     if not agents:
         raise ValueError("no agent is a member of a queue: run `flask seed-demo` first")
-    for user_id in agents:
+    for user_id in simulated_agents(redis, agents):
         routing.perform(redis, engine.set_presence, user_id, Presence.AVAILABLE)
     tally, deadline, serial = Tally(), time.monotonic() + duration, itertools.count(int(time.time()))
     next_contact = time.monotonic()
@@ -117,11 +124,12 @@ def run(redis: Redis, rate: float, duration: float, seed: int | None = None) -> 
             routing.request_assignment(redis, case_id)
             tally.opened += 1
             next_contact = now + rng.expovariate(rate)
-        answer_offers(redis, rng, tally)
+        acting = simulated_agents(redis, agents)
+        answer_offers(redis, rng, acting, tally)
         if rng.random() < 0.2:
-            resolve_some(redis, rng, tally, share=0.05)
-        if rng.random() < 0.05:
-            change_presence(redis, rng, agents, tally)
+            resolve_some(redis, rng, acting, tally, share=0.05)
+        if rng.random() < 0.05 and acting:
+            change_presence(redis, rng, acting, tally)
         time.sleep(min(0.2, max(0.0, next_contact - time.monotonic())))
     log.info("simulation: %s opened, %s accepted, %s declined, %s resolved, %s presence changes",
              tally.opened, tally.accepted, tally.declined, tally.resolved, tally.presence_changes)

@@ -32,3 +32,13 @@ def test_simulate_opens_cases_that_a_worker_routes(live_env, tmp_path):
         cases = session.execute(select(func.count(Case.id))).scalar_one()
         routed = session.execute(select(func.count(func.distinct(RoutingDecision.case_id)))).scalar_one()
     assert cases >= 5 and routed >= 1, (cases, routed)
+
+
+def test_the_simulator_leaves_alone_agents_who_have_a_console_open(redis):
+    from caseworker.simulate import simulated_agents
+    from routing import presence
+
+    presence.socket_opened(redis, 41, "sid-a")
+    assert simulated_agents(redis, [40, 41, 42]) == [40, 42]
+    presence.socket_closed(redis, 41, "sid-a")
+    assert simulated_agents(redis, [40, 41, 42]) == [40, 41, 42]

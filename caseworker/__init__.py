@@ -36,6 +36,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     routing.configure(offer_timeout_seconds=app.config["ROUTING_OFFER_TIMEOUT_SECONDS"],
                       return_unanswered_after_seconds=app.config["ROUTING_RETURN_UNANSWERED_SECONDS"])
     channel_settings.configure(config.channel_settings(app))
+    routing.configure_sla(warning_percent=app.config["SLA_WARNING_PERCENT"],
+                          warning_max_minutes=app.config["SLA_WARNING_MAX_MINUTES"],
+                          sweep_seconds=app.config["SLA_SWEEP_SECONDS"])
     _init_extensions(app)
     _register_blueprints(app)
     _register_hooks(app)
@@ -56,6 +59,9 @@ def _init_extensions(app: Flask) -> None:
     app.config.setdefault("BABEL_TRANSLATION_DIRECTORIES", f"{_PROJECT_ROOT}/translations")
     extensions.babel.init_app(app, locale_selector=select_locale)
     extensions.limiter.init_app(app)
+    # Handlers must be declared before init_app: Flask-SocketIO copies them onto each server it builds, but a
+    # handler declared later attaches only to the server that exists then (the first app of the process).
+    from caseworker import realtime  # noqa: F401  (connects the socket handlers and signal receivers)
     extensions.socketio.init_app(
         app,
         **extensions.socketio_queue_options(app.config["SOCKETIO_MESSAGE_QUEUE"]),
@@ -63,14 +69,16 @@ def _init_extensions(app: Flask) -> None:
         manage_session=False,        # Flask's signed cookie session is the one session
         cors_allowed_origins=[],     # same origin only
     )
-    from caseworker import realtime  # noqa: F401  (connects the socket handlers and signal receivers)
 
 
 def _register_blueprints(app: Flask) -> None:
-    from caseworker import admin, auth, inbox, intake, public
+    from caseworker import (admin, apikeys, auth, cases, chat, console, constituents, inbox, intake, macros,
+                            open311, phone, public, queues)
 
-    for blueprint in (auth.bp, inbox.bp, admin.bp, intake.bp, public.bp):
+    for blueprint in (auth.bp, inbox.bp, queues.bp, cases.bp, constituents.bp, console.bp, admin.bp, apikeys.bp,
+                      macros.bp, intake.bp, phone.bp, phone.webhook_bp, open311.bp, public.bp):
         app.register_blueprint(blueprint)
+    chat.register(app)              # the public chat pages and the agent's chat panel, with their settings
 
     @app.get("/")
     def home():

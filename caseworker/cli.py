@@ -11,6 +11,7 @@ from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from rq import SimpleWorker, Worker
 
+import routing
 from caseworker import accounts, embedded_redis, logconfig
 from caseworker.extensions import rq_connection, socketio
 from models import Role, migrate, transaction
@@ -27,6 +28,8 @@ def register(app: Flask) -> None:
 
     for command in (db_cli, users_cli, redis_cli, seed_demo, worker, serve, channels_cli, simulate):
         app.cli.add_command(command)
+    from caseworker.sla_cli import sla_cli
+    app.cli.add_command(sla_cli)
 
 
 @click.command("simulate")
@@ -144,6 +147,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     names = list(queues or app.config["WORKER_QUEUES"])
     log.info("worker on queues %s (%s)", ",".join(names), worker_class.__name__)
     channel_jobs.schedule_polling(rq_connection())      # IMAP_MAILBOXES: start the poll chain unless it runs
+    routing.request_sla_sweep(rq_connection())          # SLA timers lost while no worker ran; starts the sweep chain
     worker_class(names, connection=rq_connection()).work(burst=burst, with_scheduler=True)
 
 

@@ -58,6 +58,8 @@ class DefaultConfig:
     WEBHOOK_USERNAME: str | None = None       # HTTP Basic credentials that SendGrid and Postmark are given
     WEBHOOK_PASSWORD: str | None = None
     INBOX_PAGE_SIZE = 50
+    INBOX_COUNT_CAP = 1000                    # lists count this far, then say "1,000+": a count never slows a page
+    SLA_AT_RISK_MINUTES = 60                  # an SLA target this close counts as "at risk"
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024     # any request body; each channel sets its own tighter limits
 
     # The public contact page: attachments it takes, and how often one client may submit or look up.
@@ -65,6 +67,13 @@ class DefaultConfig:
     WEBFORM_MAX_FILE_BYTES = 10 * 1024 * 1024
     WEBFORM_RATE_LIMIT = "10 per minute; 60 per hour"
     STATUS_RATE_LIMIT = "20 per minute; 200 per hour"
+    # Open311 GeoReport v2 (issue 6): the one jurisdiction this endpoint serves, what discovery tells
+    # developers, and rate limits per API key (POST) and per client address (GET).
+    OPEN311_JURISDICTION_ID = "riverton.example"
+    OPEN311_CONTACT = "Riverton City Services, help@riverton.example"
+    OPEN311_KEY_SERVICE = "Ask help@riverton.example for an API key: an administrator issues it."
+    OPEN311_POST_RATE_LIMIT = "30 per minute; 1000 per hour"
+    OPEN311_READ_RATE_LIMIT = "120 per minute"
     WORKER_QUEUES = ("channels", "routing", "default")
 
     # Routing (issue 4): how long a chat or phone offer waits for an answer; when an offline agent's
@@ -72,7 +81,20 @@ class DefaultConfig:
     # closes they are marked offline.
     ROUTING_OFFER_TIMEOUT_SECONDS = 30
     ROUTING_RETURN_UNANSWERED_SECONDS: float | None = None
+    # SLA: the warning comes this % of the target before the due time, at most the cap (business minutes);
+    # the safety-net sweep runs this often (None: only when a worker starts).
+    SLA_WARNING_PERCENT = 20
+    SLA_WARNING_MAX_MINUTES: int | None = 60
+    SLA_SWEEP_SECONDS: float | None = 300
     PRESENCE_GRACE_SECONDS = 30
+
+    # Phone (issue 6): the incoming-call webhook's shared HMAC secret (unset: the webhook answers 404), the
+    # region of numbers dialled without a country code, the queue (code) calls go to, and how old a signed
+    # webhook request may be.
+    PHONE_WEBHOOK_SECRET: str | None = None
+    DEFAULT_PHONE_REGION = "US"
+    PHONE_QUEUE = "general"                   # the demo's General Enquiries answers the 311 line
+    PHONE_SIGNATURE_TOLERANCE_SECONDS = 300
 
 
 _BOOLEAN_KEYS = {"SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED", "TESTING", "MAIL_ACKNOWLEDGE"}

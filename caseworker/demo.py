@@ -13,7 +13,10 @@ from sqlalchemy.orm import Session
 
 from caseworker import accounts
 from caseworker import demo_content as content
+from routing import sla
 from models import (
+    OPEN_STATUSES,
+    AttributeDatatype,
     BusinessCalendar,
     Case,
     CaseStatus,
@@ -38,8 +41,12 @@ from models import (
     Role,
     RoutingDecision,
     RoutingStrategy,
+    ServiceAttribute,
     Skill,
+    SlaEvent,
+    SlaKind,
     SlaPolicy,
+    SlaStage,
     User,
     UserCapacity,
     UserSkill,
@@ -202,6 +209,10 @@ def _seed_organisation(session: Session) -> _Org:
         category_priority[spec["code"]] = Priority[spec["priority"].upper()]
     session.add_all(categories)
     session.flush()
+    session.add(ServiceAttribute(   # an Open311 service definition (issue 6): /open311/v2/services/pothole.xml
+        category_id=next(c.id for c in categories if c.code == "pothole"), code="SIZE", position=1,
+        datatype=AttributeDatatype.SINGLEVALUELIST, description="How big is the pothole?",
+        values=[{"key": "small", "name": "Smaller than a dinner plate"}, {"key": "large", "name": "Larger"}]))
     return _Org(queues, categories, category_priority)
 
 
@@ -365,11 +376,25 @@ class _CaseWriter:
             self.session.execute(insert(Interaction), interactions[start:start + 5000])
         if decisions:
             self.session.execute(insert(RoutingDecision), decisions)
+        if past := [e for case_id, spec in zip(ids, specs) for e in self._past_sla_events(case_id, spec)]:
+            self.session.execute(insert(SlaEvent), past)
         self.session.execute(insert(ReferenceCounter), [{"year": y, "value": n} for y, n in numbers.items()])
         by_status = defaultdict(int)
         for spec in specs:
             by_status[spec["status"].value] += 1
         return {"cases": len(specs), "interactions": len(interactions), **{f"{k} cases": v for k, v in sorted(by_status.items())}}
+
+    def _past_sla_events(self, case_id: int, spec: dict) -> list[dict]:
+        """The warnings and breaches an open case's running clocks would have fired before now, recorded as
+        fired then: history, so that the first worker's SLA sweep does not escalate a year of backlog at once."""
+        if spec["status"] not in OPEN_STATUSES:
+            return []
+        clocks = [(SlaKind.RESOLUTION, spec["resolution_warn_at"], spec["resolution_due_at"])]
+        if spec.get("first_responded_at") is None:
+            clocks.append((SlaKind.FIRST_RESPONSE, spec["first_response_warn_at"], spec["first_response_due_at"]))
+        return [{"case_id": case_id, "kind": kind, "stage": stage, "due_at": due, "fired_at": at}
+                for kind, warn, due in clocks
+                for stage, at in ((SlaStage.WARNING, warn), (SlaStage.BREACH, due)) if at <= self.now]
 
     # -- one case ---------------------------------------------------------------------------------------
 
@@ -390,6 +415,7 @@ class _CaseWriter:
             status = CaseStatus.NEW                         # nobody had room: it waits in the queue
         subject, body = self._words(category.code, person)
         first_due, resolve_due = (created + timedelta(minutes=m) for m in SLA_MINUTES[priority])
+        first_warn, resolve_warn = (created + timedelta(minutes=m - sla.warning_lead(m)) for m in SLA_MINUTES[priority])
         spec = {
             "subject": subject, "channel": channel, "status": status, "priority": priority,
             "language": person.language, "category_id": category.id, "queue_id": category.queue_id,
@@ -398,6 +424,8 @@ class _CaseWriter:
             "address": f"{rng.randint(1, 2400)} {rng.choice(content.STREETS)}" if queue_code == "streets" else None,
             "created_at": created, "queued_at": created, "updated_at": created, "last_activity_at": created,
             "first_response_due_at": first_due, "resolution_due_at": resolve_due,
+            "first_response_warn_at": first_warn, "resolution_warn_at": resolve_warn,
+            "sla_basis": f"{category.queue_id}:{int(priority)}",      # measured: the sweep leaves them be
         }
         spec["_plan"] = self._history(spec, person, assignee, body)
         return spec

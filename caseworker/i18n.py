@@ -2,7 +2,7 @@
 from flask import request, session
 
 LANGUAGES = {"en": "English", "es": "Español", "it": "Italiano"}
-PUBLIC_BLUEPRINTS = {"public"}
+PUBLIC_BLUEPRINTS = {"public", "chat"}
 
 
 def select_locale() -> str:

@@ -5,11 +5,14 @@ from flask import current_app, request
 from flask_login import current_user
 from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
+from sqlalchemy.orm import Session as OrmSession
 
 import routing
+from caseworker import cases
+from caseworker.access import can_see_case
 from caseworker.extensions import redis_client, rq_connection, socketio, socketio_queue_options
 from channels import signals as channel_signals
-from models import Presence, QueueMember, Role, Session
+from models import Case, Presence, QueueMember, Role, Session, get_engine
 from routing import engine as routing_engine
 from routing import presence as routing_presence
 from routing import signals as routing_signals
@@ -119,6 +122,250 @@ def push_presence_changed(user_id: int, *, presence: str) -> None:
 
 @channel_signals.case_opened.connect
 def push_case_opened(case_id: int, *, queue_id: int | None = None) -> None:
+    if queue_id is None:                  # senders that did not say: the case knows (it was committed)
+        with OrmSession(get_engine()) as session:          # apart from the caller's unit of work
+            queue_id = session.execute(select(Case.queue_id).where(Case.id == case_id)).scalar_one_or_none()
     if queue_id is not None:
         _emitter.emit("queue.changed", {"queue_id": queue_id}, to=f"team:{queue_id}")
     _emitter.emit("queue.changed", {"queue_id": queue_id}, to="supervisors")
+
+
+@channel_signals.call_arrived.connect
+def push_call_incoming(case_id: int, *, call_id: int, constituent_id: int | None, caseworker_id: int | None = None,
+                       queue_id: int | None = None) -> None:
+    """The phone screen pop: to the agent offered the call, or else to the phone queue's agents."""
+    room = f"caseworker:{caseworker_id}" if caseworker_id is not None else f"team:{queue_id}"
+    _emitter.emit("call.incoming", {"case_id": case_id, "call_id": call_id, "constituent_id": constituent_id},
+                  to=room)
+
+
+# ---- the case page: rooms per case (joined only after the visibility check), viewing and typing ----------
+
+
+def _case_event(data) -> int | None:
+    """The id of the case an event names, when the signed-in user may see it; None otherwise."""
+    if not current_user.is_authenticated:
+        return None
+    try:
+        case = Session.get(Case, int((data or {}).get("case_id")))
+    except (TypeError, ValueError):
+        return None
+    visible = case is not None and can_see_case(current_user, case)
+    Session.remove()
+    return case.id if visible else None
+
+
+def _case_presence(case_id: int | None, kind: str, present: bool) -> dict:
+    if case_id is None:
+        return {"ok": False, "error": "not found"}
+    if kind == "viewing" and present:
+        join_room(f"case:{case_id}")
+    redis = redis_client()
+    if present:
+        changed = cases.touch_presence(redis, case_id, current_user.id, kind)
+    else:
+        changed = cases.clear_presence(redis, case_id, current_user.id, (kind,) if kind == "typing" else
+                                       ("viewing", "typing"))
+    if changed:
+        _emitter.emit("case.presence", {"case_id": case_id}, to=f"case:{case_id}")
+    return {"ok": True}
+
+
+@socketio.on("case.watch")
+def on_case_watch(data=None):
+    return _case_presence(_case_event(data), "viewing", True)
+
+
+@socketio.on("case.unwatch")
+def on_case_unwatch(data=None):
+    return _case_presence(_case_event(data), "viewing", False)
+
+
+@socketio.on("case.typing")
+def on_case_typing(data=None):
+    return _case_presence(_case_event(data), "typing", bool((data or {}).get("typing", True)))
+
+
+def push_case_changed(case_id: int, **_ids) -> None:
+    _emitter.emit("case.changed", {"case_id": case_id}, to=f"case:{case_id}")
+
+
+for _signal in (channel_signals.case_changed, channel_signals.interaction_added, routing_signals.case_assigned,
+                routing_signals.case_released, routing_signals.offer_closed):
+    _signal.connect(push_case_changed)
+
+
+@channel_signals.mentioned.connect
+def push_mentioned(case_id: int, *, interaction_id: int, user_id: int) -> None:
+    _emitter.emit("mention.new", {"case_id": case_id, "interaction_id": interaction_id}, to=f"caseworker:{user_id}")
+
+
+# ---- chat (issue 6): the constituent's "/chat" namespace and the agents' chat events -----------------
+# The constituent's socket is let in by its signed chat token, never by a login, and joins only its own
+# chat's room; an agent's console socket joins a chat's room only for a chat assigned to them. Pushes
+# carry ids; each side fetches what changed (the constituent through `chat.sync`, the agent a partial).
+
+from flask_socketio import leave_room, rooms  # noqa: E402
+
+from caseworker import chat as chat_web  # noqa: E402
+from channels import chatting  # noqa: E402
+
+CHAT_NAMESPACE = "/chat"
+_chat_sockets: dict[str, tuple[int, int]] = {}     # constituent socket id -> (chat id, case id), this process
+
+
+def _constituent_chat() -> tuple[int, int] | None:
+    return _chat_sockets.get(request.sid)
+
+
+@socketio.on("connect", namespace=CHAT_NAMESPACE)
+def on_chat_connect(auth=None):
+    chat = chat_web.chat_from_token(auth.get("token") if isinstance(auth, dict) else None)
+    if chat is None:
+        Session.remove()
+        return False
+    _chat_sockets[request.sid] = (chat.id, chat.case_id)
+    join_room(f"chat:{chat.case_id}")
+    Session.remove()
+    return True
+
+
+@socketio.on("disconnect", namespace=CHAT_NAMESPACE)
+def on_chat_disconnect(reason=None):
+    _chat_sockets.pop(request.sid, None)
+
+
+@socketio.on("chat.sync", namespace=CHAT_NAMESPACE)
+def on_chat_sync(data=None):
+    """Everything after the client's last seen message id, its state and its place in the queue."""
+    chat_id, _case_id = _constituent_chat()
+    reply = chat_web.sync(chat_id, (data or {}).get("after") if isinstance(data, dict) else None)
+    for room in rooms():
+        if room.startswith("chatqueue:") and room != f"chatqueue:{reply['queue_id']}":
+            leave_room(room)
+    if reply["state"] == "waiting" and reply["queue_id"] is not None:
+        join_room(f"chatqueue:{reply['queue_id']}")
+    return reply
+
+
+@socketio.on("chat.message", namespace=CHAT_NAMESPACE)
+def on_chat_message(data=None):
+    return chat_web.constituent_post(_constituent_chat()[0], data)
+
+
+@socketio.on("chat.typing", namespace=CHAT_NAMESPACE)
+def on_chat_typing(data=None):
+    _chat_id, case_id = _constituent_chat()
+    typing = bool(data.get("typing")) if isinstance(data, dict) else False
+    socketio.emit("chat.typing", {"case_id": case_id, "typing": typing}, to=f"chat:{case_id}", namespace="/")
+
+
+@socketio.on("chat.read", namespace=CHAT_NAMESPACE)
+def on_chat_read(data=None):
+    upto = data.get("upto") if isinstance(data, dict) else None
+    return {"ok": chat_web.read(_constituent_chat()[0], chatting.CONSTITUENT, upto)}
+
+
+@socketio.on("chat.end", namespace=CHAT_NAMESPACE)
+def on_chat_end(data=None):
+    return chat_web.constituent_end(_constituent_chat()[0])
+
+
+@socketio.on("chat.leave", namespace=CHAT_NAMESPACE)
+def on_chat_leave(data=None):
+    return chat_web.constituent_leave(_constituent_chat()[0], data)
+
+
+def _case_id(data) -> int | None:
+    value = data.get("case_id") if isinstance(data, dict) else None
+    return value if isinstance(value, int) else None
+
+
+@socketio.on("chat.join")
+def on_agent_chat_join(data=None):
+    case_id = _case_id(data)
+    if not current_user.is_authenticated or not chat_web.may_join(current_user, case_id):
+        return {"ok": False, "error": "not your chat"}
+    join_room(f"chat:{case_id}")
+    return {"ok": True}
+
+
+@socketio.on("chat.message")
+def on_agent_chat_message(data=None):
+    if not current_user.is_authenticated:
+        return {"ok": False, "error": "not signed in"}
+    return chat_web.agent_post(current_user, data)
+
+
+@socketio.on("chat.typing")
+def on_agent_chat_typing(data=None):
+    case_id = _case_id(data)
+    if f"chat:{case_id}" not in rooms():          # joined only by the chat's assignee (chat.join)
+        return
+    socketio.emit("chat.typing", {"typing": bool(data.get("typing"))}, to=f"chat:{case_id}", namespace=CHAT_NAMESPACE)
+
+
+@socketio.on("chat.read")
+def on_agent_chat_read(data=None):
+    chat_id = chat_web.agent_chat_id(current_user, _case_id(data)) if current_user.is_authenticated else None
+    if chat_id is None:
+        return {"ok": False, "error": "not your chat"}
+    return {"ok": chat_web.read(chat_id, chatting.AGENT, data.get("upto"))}
+
+
+def _to_chat(event: str, case_id: int, payload: dict) -> None:
+    """Tell both sides of a chat: the agents' console sockets in its room and the constituent's."""
+    _emitter.emit(event, {"case_id": case_id, **payload}, to=f"chat:{case_id}")
+    _emitter.emit(event, payload, to=f"chat:{case_id}", namespace=CHAT_NAMESPACE)
+
+
+@chatting.chat_message.connect
+def push_chat_message(case_id: int, *, interaction_id: int, side: str) -> None:
+    _to_chat("chat.message", case_id, {"id": interaction_id, "side": side})
+
+
+@chatting.chat_state.connect
+def push_chat_state(case_id: int) -> None:
+    _to_chat("chat.state", case_id, {})
+
+
+@chatting.chat_read.connect
+def push_chat_read(case_id: int, *, side: str, upto: int) -> None:
+    _to_chat("chat.read", case_id, {"side": side, "upto": upto})
+
+
+@routing_signals.case_assigned.connect
+def push_chat_assigned(case_id: int, *, caseworker_id: int, queue_id: int | None = None) -> None:
+    """An agent took a chat: its constituent hears it, and those waiting behind move up a place."""
+    _emitter.emit("chat.state", {}, to=f"chat:{case_id}", namespace=CHAT_NAMESPACE)
+    if queue_id is not None:
+        _emitter.emit("chat.queue", {}, to=f"chatqueue:{queue_id}", namespace=CHAT_NAMESPACE)
+
+
+def _push_sla(event: str, case_id: int, kind: str, assignee_id: int | None) -> None:
+    payload = {"case_id": case_id, "kind": kind}
+    if assignee_id is not None:
+        _emitter.emit(event, payload, to=f"caseworker:{assignee_id}")
+    _emitter.emit(event, payload, to="supervisors")
+    push_case_changed(case_id)
+
+
+@routing_signals.sla_warning.connect
+def push_sla_warning(case_id: int, *, kind: str, assignee_id: int | None = None, **_details) -> None:
+    _push_sla("sla.warning", case_id, kind, assignee_id)
+
+
+@routing_signals.sla_breached.connect
+def push_sla_breached(case_id: int, *, kind: str, assignee_id: int | None = None, **_details) -> None:
+    _push_sla("sla.breached", case_id, kind, assignee_id)
+
+
+@channel_signals.case_changed.connect
+def arm_sla_timers(case_id: int, **_ids) -> None:
+    """A person changed the case (status, priority, queue): its SLA clocks follow and its timers are set again."""
+    routing.request_sla_timers(rq_connection(), case_id)
+
+
+# The case page's timeline and header follow the chat too.
+for _signal in (chatting.chat_message, chatting.chat_state):
+    _signal.connect(push_case_changed)

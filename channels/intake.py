@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import routing
 from channels.base import ContactAddress, NormalizedContact
 from models import (
     Case,
@@ -77,6 +78,7 @@ def open_case(session: Session, contact: NormalizedContact, constituent: Constit
     """A new case for `contact`, in its category's queue. Flushes."""
     case = _new_case(session, contact, constituent)
     session.flush()
+    routing.apply_sla(session, case)
     return case
 
 
@@ -131,6 +133,10 @@ def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | N
         )
         session.add(interaction)
     session.flush()
+    if is_new:
+        routing.apply_sla(session, case)
+    else:
+        routing.sync_sla(session, case, now)      # the constituent answered: a paused clock runs again
     log.info("interaction %s on case %s (new case: %s)", interaction.id, case.id, is_new)
     return IngestResult(case.id, interaction.id, is_new_case=is_new, is_duplicate=False, reopened=reopened)
 

@@ -177,6 +177,7 @@ def announce(redis: Redis, outcomes: list[Outcome]) -> None:
                 to_acknowledge.append(outcome.case_id)
         else:
             signals.interaction_added.send(outcome.case_id, interaction_id=outcome.interaction_id)
+            routing.request_sla_timers(redis, outcome.case_id)      # the answer may end a wait on the constituent
             if outcome.reopened:
                 routing.request_assignment(redis, outcome.case_id)
     if to_acknowledge:

@@ -15,6 +15,8 @@ import jinja2
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+import routing
+from channels import storage
 from channels.settings import SmtpServer
 from channels.settings import current as settings
 from models import (
@@ -69,6 +71,11 @@ def _recipient(session: Session, case: Case, answering: Interaction | None) -> C
     raise NoEmailAddress(case.id)
 
 
+def reply_recipient(session: Session, case: Case) -> ContactPoint:
+    """The address a reply on `case` would go to. Raises NoEmailAddress."""
+    return _recipient(session, case, _last_inbound_email(session, case.id))
+
+
 def _thread_headers(answering: Interaction | None) -> dict:
     if answering is None or not answering.external_id:
         return {"in_reply_to": None, "references": []}
@@ -99,7 +106,9 @@ def _queue(session: Session, case: Case, *, subject: str, body: str, author_id: 
 def queue_reply(session: Session, case: Case, body: str, author_id: int | None) -> Interaction:
     """An outbound reply on `case` to the constituent's address. Flushes; raises NoEmailAddress."""
     subject = case.subject if case.subject.lower().startswith("re:") else f"Re: {case.subject}"
-    return _queue(session, case, subject=_subject(case, subject), body=body, author_id=author_id, meta={})
+    interaction = _queue(session, case, subject=_subject(case, subject), body=body, author_id=author_id, meta={})
+    routing.record_first_response(session, case, interaction.occurred_at)   # stops the first-response clock
+    return interaction
 
 
 def queue_acknowledgement(session: Session, case: Case, status_secret: str | None = None) -> Interaction:
@@ -133,6 +142,10 @@ def compose(interaction: Interaction) -> EmailMessage:
         message["Auto-Submitted"] = interaction.meta["auto_submitted"]
         message["X-Auto-Response-Suppress"] = "All"      # asks Exchange not to answer an automatic answer
     message.set_content(interaction.body_text)
+    for attachment in interaction.attachments:
+        maintype, _, subtype = attachment.content_type.partition("/")
+        message.add_attachment(storage.read(config.attachment_dir, attachment.sha256), maintype=maintype,
+                               subtype=subtype or "octet-stream", filename=attachment.filename)
     return message
 
 

@@ -2,6 +2,8 @@
 from models.audit import AuditEvent
 from models.base import Base, utcnow
 from models.case import Attachment, Case, InboundRaw, Interaction, ReferenceCounter
+from models.casework import CaseLink, CaseMerge, Macro, MacroVariant, Mention
+from models.chat import ChatSession, ChatState
 from models.caseworker import ROLE_ORDER, QueueMember, User, UserCapacity, UserSkill
 from models.contact import Constituent, ContactPoint
 from models.db import Session, get_engine, init_engine, make_engine, reading, transaction
@@ -23,14 +25,23 @@ from models.enums import (
     Role,
     RoutingStrategy,
 )
+from models.identity import ConstituentMerge
+from models.open311 import ApiKey, AttributeDatatype, ServiceAttribute
 from models.organisation import BusinessCalendar, Category, Queue, QueueSkill, Skill, SlaPolicy
 from models.reference import next_reference
 from models.routing import RoutingDecision
+from models.sla import SlaEvent, SlaKind, SlaStage, SlaState
+from models.views import SavedView
 
 __all__ = [
+    "SavedView",
+    "CaseLink", "CaseMerge", "Macro", "MacroVariant", "Mention",
+    "ChatSession", "ChatState",
+    "SlaEvent", "SlaKind", "SlaStage", "SlaState",
+    "ApiKey", "AttributeDatatype", "ServiceAttribute",
     "OPEN_STATUSES", "ROLE_ORDER", "Attachment", "AuditAction", "AuditEvent", "Base", "BusinessCalendar",
     "Case", "CaseStatus", "Category", "Channel", "Constituent", "ConstituentKind", "ContactKind",
-    "ContactPoint", "DecisionKind", "DecisionOutcome", "DeliveryStatus", "Direction", "InboundRaw",
+    "ContactPoint", "ConstituentMerge", "DecisionKind", "DecisionOutcome", "DeliveryStatus", "Direction", "InboundRaw",
     "InboundStatus", "Interaction", "InteractionKind", "Presence", "Priority", "Queue", "QueueMember",
     "QueueSkill", "ReferenceCounter", "Role", "RoutingDecision", "RoutingStrategy", "Session", "Skill",
     "SlaPolicy", "User", "UserCapacity", "UserSkill", "get_engine", "init_engine", "make_engine", "reading",

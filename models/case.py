@@ -69,6 +69,14 @@ class Case(Base):
     first_responded_at: Mapped[datetime | None]
     resolved_at: Mapped[datetime | None]
     closed_at: Mapped[datetime | None]
+    # SLA clocks (routing/sla.py): the warning point before each due time; while the case waits on the
+    # constituent, when that wait began, and the business seconds of all finished waits; and the
+    # "queue_id:priority" the due times were measured for (a change re-measures them).
+    first_response_warn_at: Mapped[datetime | None]
+    resolution_warn_at: Mapped[datetime | None]
+    sla_paused_at: Mapped[datetime | None]
+    sla_paused_seconds: Mapped[int] = mapped_column(default=0, server_default="0")
+    sla_basis: Mapped[str | None] = mapped_column(String(32))
 
     category: Mapped["Category | None"] = relationship()
     queue: Mapped["Queue | None"] = relationship()

@@ -161,6 +161,13 @@ def csrf_token(html: str) -> str:
     return match.group(1) or match.group(2)
 
 
+def see_commits(session) -> None:
+    """Read what the app committed since: end this session's transaction (on PostgreSQL a savepoint that the
+    app's own savepoints sit inside, so it is released, never rolled back) and forget the rows it loaded."""
+    session.commit()
+    session.expire_all()
+
+
 class Auth:
     """Signs a test client in and out through the real login form."""
 

@@ -124,3 +124,13 @@ def test_the_command_seeds_once_and_prints_the_logins(app, db_session):
     assert "demo data is there already" in again.output
     db_session.rollback()
     assert db_session.execute(select(func.count(Case.id))).scalar_one() == 200
+
+
+def test_the_seeded_backlog_is_measured_so_the_sla_sweep_escalates_nothing(seeded, db_session):
+    from routing import sla
+
+    overdue = db_session.execute(select(func.count(Case.id)).where(
+        Case.status.in_(OPEN_STATUSES), Case.resolution_due_at < NOW)).scalar_one()
+    assert overdue > 0                                   # the demo has breached cases to show
+    fired = [sla.check(db_session, case_id, NOW).notices for case_id in sla.cases_to_check(db_session, NOW)]
+    assert [n for notices in fired for n in notices] == []

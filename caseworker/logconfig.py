@@ -27,5 +27,7 @@ def configure(level: str | None = None) -> None:
         "root": {"level": level, "handlers": ["stderr"]},
         "loggers": {"werkzeug": {"level": "WARNING"}, "engineio": {"level": "WARNING"},
                     "alembic": {"level": "WARNING"}, "alembic.runtime.migration": {"level": "INFO"},
-                    "socketio": {"level": "WARNING"}},
+                    "socketio": {"level": "WARNING"},
+                    # RQ logs four lines for every job; our jobs log what they did themselves.
+                    "rq.worker": {"level": "WARNING"}, "rq.scheduler": {"level": "WARNING"}},
     })

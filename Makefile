@@ -8,7 +8,7 @@ HOST ?= 127.0.0.1
 PORT ?= 5000
 SIMULATE ?= 0.2
 
-.PHONY: run test setup setup-dev lint clean
+.PHONY: run test screenshots setup setup-dev clean
 
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard translations/*/LC_MESSAGES/messages.po))
 VENDOR := static/vendor/.socket.io-client.version
@@ -22,6 +22,11 @@ test: setup-dev $(MO_FILES) $(VENDOR)
 	tests/install-system-packages.sh
 	@$(MAKE) --no-print-directory node_modules/.installed
 	$(BIN)/python -m tests.engines
+
+# Refreshes docs/screenshots from the browser tests (an ordinary test run writes them to scratch folders).
+screenshots: setup-dev $(MO_FILES) $(VENDOR)
+	@$(MAKE) --no-print-directory node_modules/.installed
+	CASEWORK_SCREENSHOTS=1 $(BIN)/python -m pytest -q tests/browser
 
 setup: $(VENV)/.installed
 

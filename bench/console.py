@@ -1,4 +1,4 @@
-"""Console list pages at scale: p50/p95 server time of the inbox and the queue views, with filters.
+"""Console pages at scale: p50/p95 server time of the inbox, the queue views (with filters) and the 360° view.
 
     .venv/bin/python -m bench.console [--cases N ...] [--only TEXT] [--servers | --database-url URL --redis-url URL] [--json]
 
@@ -6,8 +6,9 @@ It builds a data set of N cases (default 100,000 and 1,000,000) with one or two 
 100 agents and a supervisor, by bulk Core inserts with the indexes dropped and rebuilt after (as a restore
 would), then ANALYZE. It then times full page requests through the app (Flask test client: routing,
 login, the queries, rendering) for each scenario: first pages, filtered pages, text search, and deep
-keyset pages (following "Next page" links). Without URLs it uses a scratch SQLite file and an embedded
-Redis; --servers starts a throwaway PostgreSQL and redis-server (as `make test` does).
+keyset pages (following "Next page" links), and the 360° view of a frequent contact: a constituent with
+500 interactions on 50 cases across five queues (the agent sees 400 of them), email and phone, and a
+look-alike record. Without URLs it uses a scratch SQLite file and an embedded Redis; --servers starts a throwaway PostgreSQL and redis-server (as `make test` does).
 
 The issue's target: under 100 ms at the 95th percentile on PostgreSQL with 1,000,000 cases.
 """
@@ -33,6 +34,8 @@ from models import (
     CaseStatus,
     Channel,
     Constituent,
+    ContactKind,
+    ContactPoint,
     Direction,
     Interaction,
     InteractionKind,
@@ -50,6 +53,7 @@ COMMON = ("pothole", "streetlight", "benefit", "housing", "noise", "bins", "perm
 STATUS_WEIGHTS = {CaseStatus.CLOSED: 70, CaseStatus.RESOLVED: 8, CaseStatus.NEW: 8, CaseStatus.ASSIGNED: 11,
                   CaseStatus.PENDING_CONSTITUENT: 3}
 RARE_WORD = "zanzibarite"            # in about 1 in 20,000 messages
+FREQUENT_CASES, FREQUENT_INTERACTIONS = 50, 500
 
 
 def _rows_of_cases(n: int, rng: random.Random, now: datetime, agents_of_queue: dict[int, list[int]],
@@ -95,6 +99,42 @@ def _rows_of_messages(n: int, rng: random.Random, now: datetime):
                    "is_public": False, "occurred_at": now, "created_at": now}
 
 
+def _frequent_contact(conn, rng: random.Random, now: datetime, n: int, constituents: int,
+                      agents_of_queue: dict[int, list[int]]) -> int:
+    """A constituent with FREQUENT_INTERACTIONS interactions on FREQUENT_CASES cases (ids after the n cases),
+    four in five in queue 1 (the bench agent's) and the rest in queues 2 to 5, with an email address and a phone
+    number, and a look-alike record; returns its id."""
+    frequent, look_alike = constituents + 1, constituents + 2
+    conn.execute(insert(Constituent.__table__), [
+        {"id": frequent, "display_name": "Margaret Okonkwo", "notes": "Calls about her housing benefit."},
+        {"id": look_alike, "display_name": "Margaret Okonkwo", "notes": ""}])
+    conn.execute(insert(ContactPoint.__table__), [
+        {"constituent_id": frequent, "kind": ContactKind.EMAIL, "value": "m.okonkwo@mail.example", "display": ""},
+        {"constituent_id": frequent, "kind": ContactKind.PHONE, "value": "+14155550199", "display": ""},
+        {"constituent_id": look_alike, "kind": ContactKind.EMAIL, "value": "maggie.o@mail.example", "display": ""}])
+    queue_of = [1 if i % 5 else 2 + i // 5 % 4 for i in range(FREQUENT_CASES + 1)]     # 4 in 5 in the agent's queue
+    cases = [row | {"id": n + i, "reference": f"B-{n + i:08d}", "queue_id": queue_of[i], "constituent_id": frequent,
+                    "assignee_id": rng.choice(agents_of_queue[queue_of[i]]) if row["assignee_id"] else None}
+             for i, row in enumerate(_rows_of_cases(FREQUENT_CASES, rng, now, agents_of_queue, constituents), 1)]
+    cases.append(next(_rows_of_cases(1, rng, now, agents_of_queue, constituents)) | {
+        "id": n + FREQUENT_CASES + 1, "reference": f"B-{n + FREQUENT_CASES + 1:08d}", "queue_id": 1,
+        "constituent_id": look_alike})
+    _bulk(conn, Case.__table__, cases)
+    kinds = [(InteractionKind.MESSAGE, Channel.EMAIL, Direction.INBOUND), (InteractionKind.MESSAGE, Channel.EMAIL,
+             Direction.OUTBOUND), (InteractionKind.CALL, Channel.PHONE, Direction.INBOUND),
+             (InteractionKind.NOTE, Channel.EMAIL, Direction.INTERNAL)]
+    rows = []
+    for k in range(FREQUENT_INTERACTIONS):
+        kind, channel, direction = kinds[k % len(kinds)]
+        at = now - timedelta(hours=k * 7)
+        rows.append({"case_id": n + 1 + k % FREQUENT_CASES, "constituent_id": frequent, "kind": kind,
+                     "channel": channel, "direction": direction, "subject": f"Housing benefit, letter {k}",
+                     "body_text": f"Message {k} about the housing benefit claim and the rent statement.",
+                     "meta": {}, "is_public": False, "occurred_at": at, "created_at": at})
+    _bulk(conn, Interaction.__table__, rows)
+    return frequent
+
+
 def _bulk(conn, table, rows) -> None:
     batch = []
     for row in rows:
@@ -133,16 +173,18 @@ def seed(database_url: str, n: int, seed_: int = 5) -> dict:
                 index.drop(conn)
         _bulk(conn, Case.__table__, _rows_of_cases(n, rng, now, agents_of_queue, constituents))
         _bulk(conn, Interaction.__table__, _rows_of_messages(n, rng, now))
+        frequent = _frequent_contact(conn, rng, now, n, constituents, agents_of_queue)
         loaded = time.perf_counter()
         for table in (Case.__table__, Interaction.__table__):
             for index in table.indexes:
                 index.create(conn)
         if engine.dialect.name == "postgresql":
-            conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), :n)"), {"n": n})
+            conn.execute(text("SELECT setval(pg_get_serial_sequence('cases', 'id'), :n)"),
+                         {"n": n + FREQUENT_CASES + 1})
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
         conn.execute(text("ANALYZE"))
     engine.dispose()
-    return {"agent_email": "agent1@bench.example", "agent_queue": 1,
+    return {"agent_email": "agent1@bench.example", "agent_queue": 1, "frequent_contact": frequent,
             "load_seconds": round(loaded - started, 1), "index_seconds": round(time.perf_counter() - loaded, 1)}
 
 
@@ -195,7 +237,7 @@ def _time_paging(client, url: str, pages: int) -> dict:
 
 def scenarios(ids: dict) -> list[tuple[str, str, str, str]]:
     """(who, name, url, kind): kind is "page" (repeated) or "paging" (follows next links)."""
-    q = ids["agent_queue"]
+    q, c = ids["agent_queue"], ids["frequent_contact"]
     return [
         ("agent", "inbox", "/inbox/", "page"),
         ("agent", "inbox rows partial", "/inbox/rows", "page"),
@@ -213,6 +255,10 @@ def scenarios(ids: dict) -> list[tuple[str, str, str, str]]:
         ("supervisor", "all queues, closed, paging x20", "/queues/?status=closed&sort=oldest", "paging"),
         ("supervisor", "all queues, search (rare word)", f"/queues/?status=all&q={RARE_WORD}", "page"),
         ("supervisor", "all queues, search (common word)", "/queues/?q=streetlight", "page"),
+        ("agent", "360° view, 500 interactions", f"/constituents/{c}", "page"),
+        ("agent", "360° view, timeline page 4", f"/constituents/{c}?offset=300", "page"),
+        ("supervisor", "360° view, 500 interactions", f"/constituents/{c}", "page"),
+        ("supervisor", "360° view, timeline page 5", f"/constituents/{c}?offset=400", "page"),
     ]
 
 

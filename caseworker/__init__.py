@@ -73,10 +73,10 @@ def _init_extensions(app: Flask) -> None:
 
 def _register_blueprints(app: Flask) -> None:
     from caseworker import (admin, apikeys, auth, cases, chat, console, constituents, inbox, intake, macros,
-                            open311, phone, public, queues)
+                            open311, phone, public, queues, wallboard)
 
     for blueprint in (auth.bp, inbox.bp, queues.bp, cases.bp, constituents.bp, console.bp, admin.bp, apikeys.bp,
-                      macros.bp, intake.bp, phone.bp, phone.webhook_bp, open311.bp, public.bp):
+                      macros.bp, intake.bp, phone.bp, phone.webhook_bp, open311.bp, public.bp, wallboard.bp):
         app.register_blueprint(blueprint)
     chat.register(app)              # the public chat pages and the agent's chat panel, with their settings
 

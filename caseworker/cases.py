@@ -285,7 +285,7 @@ def _changed(case_id: int) -> None:
     channel_signals.case_changed.send(case_id)
 
 
-def _perform(case: Case, step, what: str, action: AuditAction = AuditAction.UPDATE, **detail) -> bool:
+def perform(case: Case, step, what: str, action: AuditAction = AuditAction.UPDATE, **detail) -> bool:
     """Run a routing step on the case as its own unit of work with its audit row, then announce it.
     Flashes the refusal and returns False when the step cannot be done."""
     case_id, constituent_id, user_id = case.id, case.constituent_id, current_user.id
@@ -441,7 +441,7 @@ def change_status(case_id: int):
         flash("Choose one of the statuses offered.", "error")
         return _back(case_id, "case-details")
     status = CaseStatus(form.status.data)
-    if _perform(case, lambda s: lifecycle.change_status(s, case_id, status, current_user.id), "status",
+    if perform(case, lambda s: lifecycle.change_status(s, case_id, status, current_user.id), "status",
                 status=status.value):
         flash(f"Status is now {lifecycle.STATUS_WORDS[status]}.", "success")
     return _back(case_id)
@@ -499,7 +499,7 @@ def transfer(case_id: int):
         flash("Choose a queue to transfer the case to.", "error")
         return _back(case_id, "case-transfer")
     queue_id = form.queue.data
-    if not _perform(case, lambda s: lifecycle.transfer(s, case_id, queue_id, current_user.id), "transfer",
+    if not perform(case, lambda s: lifecycle.transfer(s, case_id, queue_id, current_user.id), "transfer",
                     queue_id=queue_id):
         return _back(case_id)
     return _after_move(case_id, f"Transferred to {Session.get(Queue, queue_id).name}.")
@@ -514,10 +514,34 @@ def assign(case_id: int):
         flash("Choose whom to assign the case to.", "error")
         return _back(case_id, "case-transfer")
     user_id, force = form.user.data, form.force.data
-    if not _perform(case, lambda s: routing_engine.assign_manually(s, case_id, user_id, current_user.id, force=force),
+    if not perform(case, lambda s: routing_engine.assign_manually(s, case_id, user_id, current_user.id, force=force),
                     "assign", user_id=user_id, force=force):
         return _back(case_id)
     return _after_move(case_id, f"Assigned to {Session.get(User, user_id).display_name}.")
+
+
+def _take(session, case_id: int, user_id: int) -> routing_engine.Effects:
+    """The step of `take`: assign a case still waiting in its queue to `user_id`, within their capacity.
+    Locks the case row, then flushes; raises LifecycleError when someone has it or is offered it already,
+    RoutingError when the person has no free slot on its channel."""
+    case = session.execute(select(Case.status, Case.assignee_id, Case.offered_to_id).where(
+        Case.id == case_id).with_for_update()).one_or_none()
+    if case is None or case.status is not CaseStatus.NEW or case.assignee_id or case.offered_to_id:
+        raise lifecycle.LifecycleError("This case is no longer waiting in the queue: someone has it already.")
+    return routing_engine.assign_manually(session, case_id, user_id, by_user_id=user_id)
+
+
+@bp.post("/<int:case_id>/take")
+def take(case_id: int):
+    """Any member of the case's queue takes a waiting case for themselves (a slot of their capacity)."""
+    case = case_or_404(case_id)
+    if not ConfirmForm().validate_on_submit():
+        abort(400)
+    user_id = current_user.id
+    if not perform(case, lambda s: _take(s, case_id, user_id), "take", user_id=user_id):
+        return _back(case_id)
+    flash("The case is yours now.", "success")
+    return _back(case_id)
 
 
 @bp.post("/<int:case_id>/return")
@@ -526,7 +550,7 @@ def return_to_queue(case_id: int):
     case = case_or_404(case_id)
     if not ConfirmForm().validate_on_submit():
         abort(400)
-    if not _perform(case, lambda s: routing_engine.return_to_queue(s, case_id, current_user.id), "return"):
+    if not perform(case, lambda s: routing_engine.return_to_queue(s, case_id, current_user.id), "return"):
         return _back(case_id)
     return _after_move(case_id, "Returned to its queue; routing picks the next owner.")
 
@@ -541,7 +565,7 @@ def merge(case_id: int):
             form.reference.errors = [f"No case you can see has the reference {form.reference.data}."]
         return _render_page(case, 422, merge_form=form)
     target_id = target.id
-    if not _perform(case, lambda s: lifecycle.merge(s, case_id, target_id, current_user.id), "merge",
+    if not perform(case, lambda s: lifecycle.merge(s, case_id, target_id, current_user.id), "merge",
                     action=AuditAction.MERGE, into_case_id=target_id):
         return _back(case_id)
     _changed(target_id)

@@ -87,6 +87,10 @@ class DefaultConfig:
     SLA_WARNING_MAX_MINUTES: int | None = 60
     SLA_SWEEP_SECONDS: float | None = 300
     PRESENCE_GRACE_SECONDS = 30
+    # Wallboard (issue 7): alert when a queue's oldest wait reaches this, or its cases at risk plus
+    # breached reach this many (None turns an alert off).
+    WALLBOARD_OLDEST_WAIT_ALERT_SECONDS: int | None = 600
+    WALLBOARD_AT_RISK_ALERT: int | None = 3
 
     # Phone (issue 6): the incoming-call webhook's shared HMAC secret (unset: the webhook answers 404), the
     # region of numbers dialled without a country code, the queue (code) calls go to, and how old a signed

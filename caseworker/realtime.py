@@ -120,6 +120,15 @@ def push_presence_changed(user_id: int, *, presence: str) -> None:
     _emitter.emit("agent.presence", {"user_id": user_id, "presence": presence}, to=f"caseworker:{user_id}")
 
 
+@routing_signals.case_assigned.connect
+@routing_signals.case_released.connect
+@routing_signals.case_offered.connect
+@routing_signals.offer_closed.connect
+def push_wallboard_changed(case_id: int, **_ids) -> None:
+    """Supervisors' wallboards re-fetch their figures (the page throttles itself to one fetch a second)."""
+    _emitter.emit("wallboard.changed", {"case_id": case_id}, to="supervisors")
+
+
 @channel_signals.case_opened.connect
 def push_case_opened(case_id: int, *, queue_id: int | None = None) -> None:
     if queue_id is None:                  # senders that did not say: the case knows (it was committed)

@@ -227,6 +227,16 @@ def _wait_until_healthy(url: str, process: subprocess.Popen, timeout: float = 30
 
 
 @pytest.fixture
+def sink():
+    """A loopback SMTP server (aiosmtpd) that keeps every message it is sent."""
+    from tests.channels import mailtools
+
+    sink, controller = mailtools.start_sink()
+    yield sink
+    controller.stop()
+
+
+@pytest.fixture
 def live_env(scratch_database_url, redis_url, redis, tmp_path) -> dict:
     """Environment for processes of the system under test: a migrated scratch database and the test Redis."""
     migrate.upgrade(scratch_database_url)
@@ -285,3 +295,17 @@ def axe(page):
                 for v in result["violations"]]
 
     return run
+
+
+@pytest.fixture
+def screenshot(tmp_path):
+    """`screenshot(page, "name.png")`: into docs/screenshots when CASEWORK_SCREENSHOTS=1 (`make screenshots`),
+    else into the test's scratch folder, so that an ordinary run never rewrites the committed images."""
+    folder = ROOT / "docs" / "screenshots" if os.environ.get("CASEWORK_SCREENSHOTS") == "1" else tmp_path
+    folder.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str, *, full_page: bool = True) -> Path:
+        page.screenshot(path=str(folder / name), full_page=full_page)
+        return folder / name
+
+    return take

@@ -3,7 +3,6 @@ engine offers the chat to Rosa, she accepts and answers from her chat panel, and
 messages live. The constituent pages pass axe-core in English, Spanish and Italian. Screenshots of both
 sides are saved to docs/screenshots/."""
 import re
-from pathlib import Path
 
 import pytest
 import redis as redis_lib
@@ -21,7 +20,6 @@ from tests.routing.builders import make_agent, make_routed_queue
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -83,7 +81,7 @@ def _accept_the_offer(server, rosa_id: int) -> int:
     return case_id
 
 
-def test_a_spanish_speaking_constituent_and_an_agent_chat_live(chat_site, browser: Browser):
+def test_a_spanish_speaking_constituent_and_an_agent_chat_live(chat_site, browser: Browser, screenshot):
     server, rosa_id, rosa_email = chat_site
     ana = _context(browser, "es-ES").new_page()
     ana.goto(f"{server.url}/chat")
@@ -126,9 +124,8 @@ def test_a_spanish_speaking_constituent_and_an_agent_chat_live(chat_site, browse
     assert _axe(ana) == []
     assert _axe(rosa) == []
 
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    ana.screenshot(path=str(SCREENSHOTS / "chat-constituent-es.png"), full_page=True)
-    rosa.screenshot(path=str(SCREENSHOTS / "chat-agent-panel.png"), full_page=True)
+    screenshot(ana, "chat-constituent-es.png")
+    screenshot(rosa, "chat-agent-panel.png")
 
     # The line drops: a message written meanwhile waits, goes once the link is back, and arrives once.
     ana.context.set_offline(True)
@@ -152,7 +149,7 @@ HOST_PAGE = """<!doctype html><html lang="it"><head><meta charset="utf-8"><title
 <body><main><h1>Comune di Riverton</h1></main><script src="/chat/widget.js" defer></script></body></html>"""
 
 
-def test_the_widget_opens_the_chat_in_a_frame_on_the_citys_site(chat_site, browser: Browser):
+def test_the_widget_opens_the_chat_in_a_frame_on_the_citys_site(chat_site, browser: Browser, screenshot):
     """The loader on a page of the same site (as www.city.gov embedding chat.city.gov would be)."""
     server, _rosa_id, _email = chat_site
     page = _context(browser, "it-IT").new_page()
@@ -167,4 +164,4 @@ def test_the_widget_opens_the_chat_in_a_frame_on_the_citys_site(chat_site, brows
     frame.get_by_label("Di che cosa si tratta?").select_option(label="Raccolta rifiuti")
     frame.get_by_role("button", name="Avvia la chat").click()
     expect(frame.locator("#chat-status")).to_contain_text("Lei è il numero 1 in coda")
-    page.screenshot(path=str(SCREENSHOTS / "chat-widget-it.png"))
+    screenshot(page, "chat-widget-it.png", full_page=False)

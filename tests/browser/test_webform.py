@@ -9,7 +9,6 @@ from tests.conftest import ROOT
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "docs" / "screenshots"
 
 
 @pytest.fixture
@@ -33,7 +32,7 @@ def _axe(page: Page) -> list:
     return [(v["id"], [n["target"] for n in v["nodes"]][:3]) for v in result["violations"]]
 
 
-def test_a_resident_writes_in_spanish_by_keyboard_and_checks_the_status(city, spanish_page: Page):
+def test_a_resident_writes_in_spanish_by_keyboard_and_checks_the_status(city, spanish_page: Page, screenshot):
     page = spanish_page
     page.goto(city.url + "/contact")
     expect(page.locator("html")).to_have_attribute("lang", "es")
@@ -52,7 +51,7 @@ def test_a_resident_writes_in_spanish_by_keyboard_and_checks_the_status(city, sp
     page.keyboard.press("Space")                                       # choose the first service
     page.get_by_label("Describa su solicitud").fill("La farola de mi calle está apagada desde el lunes.")
     page.get_by_label(re.compile("^Correo electrónico")).fill("residente@correo.example")
-    page.screenshot(path=str(SCREENSHOTS / "webform-es.png"), full_page=True)
+    screenshot(page, "webform-es.png")
     page.get_by_role("button", name="Enviar mi solicitud").press("Enter")
 
     expect(page.get_by_role("status").filter(has_text="Su referencia es")).to_be_visible()
@@ -61,7 +60,7 @@ def test_a_resident_writes_in_spanish_by_keyboard_and_checks_the_status(city, sp
     code = page.locator("strong.code").inner_text()
     assert len(code) >= 8
     assert _axe(page) == []
-    page.screenshot(path=str(SCREENSHOTS / "webform-received-es.png"), full_page=True)
+    screenshot(page, "webform-received-es.png")
 
     page.get_by_role("link", name="Consultar el estado de una solicitud").press("Enter")
     page.get_by_label("Referencia del caso").fill(reference)

@@ -43,13 +43,6 @@ PDF = b"%PDF-1.4\n" + b"0" * 3000
 
 
 @pytest.fixture
-def sink():
-    sink, controller = mt.start_sink()
-    yield sink
-    controller.stop()
-
-
-@pytest.fixture
 def site(scratch_database_url, redis_url, redis, tmp_path, sink):
     """Two queues; María (Spanish, benefits) owns a case from Ana, who writes in Spanish."""
     app = mt.mail_app(scratch_database_url, redis_url, tmp_path, sink, MAIL_ACKNOWLEDGE=False)
@@ -296,6 +289,41 @@ def test_a_supervisor_assigns_by_hand_and_only_a_supervisor_may(site):
     assert boss.post(f"/cases/{site.case_id}/assign", data={"csrf_token": token, "user": li_id}).status_code == 302
     assert case_of(site.case_id).assignee_id == li_id
     assert "Assigned by hand to Li Wei." in boss.get(f"/cases/{site.case_id}").get_data(as_text=True)
+
+
+def test_a_member_of_the_queue_takes_a_waiting_case_within_capacity_and_only_once(site):
+    maria_id = case_of(site.case_id).assignee_id
+    with transaction() as session:
+        waiting_id = make_case(session, category=session.get(Case, site.case_id).category, email="joe@mail.example",
+                               subject="Rent arrears", body="I am behind on my rent.").id
+        session.execute(UserCapacity.__table__.update().where(UserCapacity.user_id == maria_id).values(
+            used=UserCapacity.slots))                              # María is full
+    maria = signed_in(site, "maria.garcia@staff.example")
+    html, maria_token = page(maria, waiting_id)
+    assert "Take this case" in html
+    response = maria.post(f"/cases/{waiting_id}/take", data={"csrf_token": maria_token}, follow_redirects=True)
+    assert "has no free slot" in response.get_data(as_text=True) and case_of(waiting_id).assignee_id is None
+
+    li = signed_in(site, "li.wei@staff.example")
+    _html, token = page(li, waiting_id)
+    response = li.post(f"/cases/{waiting_id}/take", data={"csrf_token": token}, follow_redirects=True)
+    html = response.get_data(as_text=True)
+    assert "The case is yours now." in html and "Take this case" not in html
+    li_id = case_of(waiting_id).assignee_id
+    assert li_id not in (None, maria_id) and case_of(waiting_id).status is CaseStatus.ASSIGNED
+    (decision,) = rows(RoutingDecision, RoutingDecision.case_id == waiting_id)
+    assert decision.kind is DecisionKind.MANUAL and decision.decided_by_id == li_id
+    (capacity,) = rows(UserCapacity, UserCapacity.user_id == li_id, UserCapacity.channel == Channel.EMAIL)
+    assert capacity.used == 1
+    assert any(e.detail.get("change") == "take" and e.actor_id == li_id
+               for e in rows(AuditEvent, AuditEvent.object_id == str(waiting_id)))
+
+    with transaction() as session:                                 # María has room again, but it is too late
+        session.execute(UserCapacity.__table__.update().where(UserCapacity.user_id == maria_id).values(used=0))
+    response = maria.post(f"/cases/{waiting_id}/take", data={"csrf_token": maria_token}, follow_redirects=True)
+    assert "no longer waiting in the queue" in response.get_data(as_text=True)
+    assert case_of(waiting_id).assignee_id == li_id
+    assert maria.post(f"/cases/{waiting_id}/take", data={}).status_code == 400
 
 
 def test_merging_a_duplicate_moves_its_messages_and_closes_it(site):

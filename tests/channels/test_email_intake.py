@@ -23,13 +23,6 @@ from tests.channels import mailtools as mt
 
 
 @pytest.fixture
-def sink():
-    sink, controller = mt.start_sink()
-    yield sink
-    controller.stop()
-
-
-@pytest.fixture
 def mail(scratch_database_url, redis_url, redis, tmp_path, sink):
     app = mt.mail_app(scratch_database_url, redis_url, tmp_path, sink)
     return app        # no app context stays pushed: each request and command brings its own, as in production

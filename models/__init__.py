@@ -30,6 +30,7 @@ from models.open311 import ApiKey, AttributeDatatype, ServiceAttribute
 from models.organisation import BusinessCalendar, Category, Queue, QueueSkill, Skill, SlaPolicy
 from models.reference import next_reference
 from models.routing import RoutingDecision
+from models.csat import SurveyResponse
 from models.sla import SlaEvent, SlaKind, SlaStage, SlaState
 from models.views import SavedView
 
@@ -38,6 +39,7 @@ __all__ = [
     "CaseLink", "CaseMerge", "Macro", "MacroVariant", "Mention",
     "ChatSession", "ChatState",
     "SlaEvent", "SlaKind", "SlaStage", "SlaState",
+    "SurveyResponse",
     "ApiKey", "AttributeDatatype", "ServiceAttribute",
     "OPEN_STATUSES", "ROLE_ORDER", "Attachment", "AuditAction", "AuditEvent", "Base", "BusinessCalendar",
     "Case", "CaseStatus", "Category", "Channel", "Constituent", "ConstituentKind", "ContactKind",

@@ -77,13 +77,21 @@ def _rows_of_cases(n: int, rng: random.Random, now: datetime, agents_of_queue: d
             "constituent_id": rng.randint(1, constituents),
             "assignee_id": rng.choice(agents_of_queue[queue_id]) if has_owner else None,
             "created_at": created, "updated_at": activity, "queued_at": created, "last_activity_at": activity,
-            # Open cases get SLA targets around now, so that all three SLA states occur.
-            "first_response_due_at": now + timedelta(minutes=rng.randint(-600, 600)) if is_open else first_due,
-            "resolution_due_at": now + timedelta(hours=rng.randint(-24, 72)) if is_open else None,
+            # Open cases get SLA targets around now, warnings an hour before, so that every SLA state occurs.
+            **_sla_times(now, rng, first_due, is_open),
             "first_responded_at": None if status is CaseStatus.NEW else created + timedelta(hours=1),
             "resolved_at": None if is_open else activity,
             "closed_at": activity if status is CaseStatus.CLOSED else None,
         }
+
+
+def _sla_times(now: datetime, rng: random.Random, first_due: datetime, is_open: bool) -> dict:
+    if not is_open:
+        return {"first_response_due_at": first_due, "first_response_warn_at": None, "resolution_due_at": None,
+                "resolution_warn_at": None}
+    first, resolution = now + timedelta(minutes=rng.randint(-600, 600)), now + timedelta(hours=rng.randint(-24, 72))
+    return {"first_response_due_at": first, "first_response_warn_at": first - timedelta(hours=1),
+            "resolution_due_at": resolution, "resolution_warn_at": resolution - timedelta(hours=1)}
 
 
 def _rows_of_messages(n: int, rng: random.Random, now: datetime):

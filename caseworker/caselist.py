@@ -8,25 +8,19 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from enum import StrEnum
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, func, literal, or_, select, union_all
 from sqlalchemy.orm import joinedload
 
 from caseworker.access import case_filter
-from models import OPEN_STATUSES, Case, CaseStatus, Channel, Interaction, Priority, Session, User
+from models import OPEN_STATUSES, Case, CaseStatus, Channel, Interaction, Priority, Session, SlaState, User
+from routing import sla
 
 SEARCH_MAX_WORDS = 5
 SEARCH_ID_LIST_MAX = 1000        # a word in at most this many cases is searched as a list of their ids
 SEARCH_SUBQUERY_MAX = 5000       # ... in at most this many, through its index; beyond, row by row
-
-
-class SlaState(StrEnum):
-    OK = "ok"
-    AT_RISK = "at_risk"
-    BREACHED = "breached"
 
 
 class BadCursor(ValueError):
@@ -85,18 +79,13 @@ class Page:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-def sla_state(case: Case, now: datetime, at_risk_minutes: int) -> SlaState | None:
-    """The SLA state of an open case (None for a closed one or one with no targets)."""
-    if not case.is_open or (case.first_response_due_at is None and case.resolution_due_at is None):
+def sla_state(case: Case, now: datetime) -> SlaState | None:
+    """The SLA state a list shows for a case: the case page's (`routing.sla.sla_state`), for open cases with
+    a clock; None otherwise (nothing to show)."""
+    if not case.is_open:
         return None
-    soon = now + timedelta(minutes=at_risk_minutes)
-    dues = [due for due, done in ((case.first_response_due_at, case.first_responded_at),
-                                  (case.resolution_due_at, case.resolved_at)) if due is not None and done is None]
-    if any(due < now for due in dues):
-        return SlaState.BREACHED
-    if any(due < soon for due in dues):
-        return SlaState.AT_RISK
-    return SlaState.OK
+    state = sla.sla_state(case, now)
+    return None if state in (SlaState.NONE, SlaState.MET) else state
 
 
 def _is_open() -> ColumnElement[bool]:
@@ -105,30 +94,9 @@ def _is_open() -> ColumnElement[bool]:
     return Case.status.not_in([status for status in CaseStatus if status not in OPEN_STATUSES])
 
 
-def _targets() -> tuple[tuple, ...]:
-    """(due, met) column pairs of the SLA targets: a target is pending while `met` is NULL."""
-    return ((Case.first_response_due_at, Case.first_responded_at), (Case.resolution_due_at, Case.resolved_at))
-
-
-def _pending_due(lower: datetime | None, upper: datetime) -> ColumnElement[bool]:
-    """Some pending SLA target falls in [lower, upper). Never NULL, so it can be negated; each term matches
-    a partial index of models/views.py (due, WHERE met IS NULL)."""
-    return or_(*(and_(met.is_(None), due.is_not(None), *([due >= lower] if lower else []), due < upper)
-                 for due, met in _targets()))
-
-
-def sla_clause(state: SlaState, now: datetime, at_risk_minutes: int) -> ColumnElement[bool]:
-    """A WHERE clause on Case: open cases in SLA `state` at `now`."""
-    soon = now + timedelta(minutes=at_risk_minutes)
-    breached = _pending_due(None, now)
-    if state is SlaState.BREACHED:
-        clause = breached
-    elif state is SlaState.AT_RISK:
-        clause = and_(_pending_due(now, soon), ~breached)
-    else:
-        has_target = or_(*(and_(met.is_(None), due.is_not(None)) for due, met in _targets()))
-        clause = and_(has_target, ~_pending_due(None, soon))
-    return and_(_is_open(), clause)
+def sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
+    """A WHERE clause on Case: open cases in SLA `state` at `now` (the rule of `routing.sla`)."""
+    return and_(_is_open(), sla.STATE_CLAUSES[state](now))
 
 
 def _like_pattern(word: str) -> str:
@@ -170,7 +138,7 @@ def search_clause(text: str) -> ColumnElement[bool] | None:
     return and_(*clauses) if clauses else None
 
 
-def filter_clauses(user: User, filters: CaseFilters, *, now: datetime, at_risk_minutes: int) -> list[ColumnElement]:
+def filter_clauses(user: User, filters: CaseFilters, *, now: datetime) -> list[ColumnElement]:
     """The WHERE clauses of a list: what `user` may see, narrowed by `filters`. Reads (text search probes)."""
     clauses: list[ColumnElement] = [case_filter(user)]
     if filters.queue_id is not None:
@@ -186,7 +154,7 @@ def filter_clauses(user: User, filters: CaseFilters, *, now: datetime, at_risk_m
     if filters.language:
         clauses.append(Case.language == filters.language)
     if filters.sla is not None:
-        clauses.append(sla_clause(filters.sla, now, at_risk_minutes))
+        clauses.append(sla_clause(filters.sla, now))
     if filters.assignee == "me":
         clauses.append(Case.assignee_id == user.id)
     elif filters.assignee == "none":

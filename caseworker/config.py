@@ -59,7 +59,6 @@ class DefaultConfig:
     WEBHOOK_PASSWORD: str | None = None
     INBOX_PAGE_SIZE = 50
     INBOX_COUNT_CAP = 1000                    # lists count this far, then say "1,000+": a count never slows a page
-    SLA_AT_RISK_MINUTES = 60                  # an SLA target this close counts as "at risk"
     MAX_CONTENT_LENGTH = 64 * 1024 * 1024     # any request body; each channel sets its own tighter limits
 
     # The public contact page: attachments it takes, and how often one client may submit or look up.

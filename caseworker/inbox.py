@@ -22,7 +22,7 @@ from caseworker.access import sees_everything
 from caseworker.auth import require_role
 from caseworker.forms import ConfirmForm
 from caseworker.i18n import LANGUAGES
-from models import CaseStatus, Channel, Priority, Queue, QueueMember, Role, SavedView, Session, User, utcnow
+from models import CaseStatus, Channel, Priority, Queue, QueueMember, Role, SavedView, Session, SlaState, User, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -30,8 +30,8 @@ bp = Blueprint("inbox", __name__, url_prefix="/inbox")
 bp.before_request(require_role(Role.AGENT))
 
 SCOPES = ("inbox", "queues")
-SLA_LABELS = {caselist.SlaState.OK: "On track", caselist.SlaState.AT_RISK: "At risk",
-              caselist.SlaState.BREACHED: "Breached"}
+SLA_LABELS = {SlaState.OK: "On track", SlaState.AT_RISK: "At risk", SlaState.PAUSED: "Paused",
+              SlaState.BREACHED: "Breached"}
 
 
 def _label(value: str) -> str:
@@ -126,7 +126,7 @@ def read_filters(form: FilterForm, sort_default: str, **fixed) -> caselist.CaseF
         channel=Channel(value("channel")) if value("channel") else None,
         priority=Priority(int(value("priority"))) if value("priority") else None,
         language=value("language"),
-        sla=caselist.SlaState(value("sla")) if value("sla") else None,
+        sla=SlaState(value("sla")) if value("sla") else None,
         assignee=value("assignee"),
         text=(value("q") or "").strip(),
         sort=value("sort") or sort_default,
@@ -164,9 +164,8 @@ def _count_sentence(view: ListView, filters: caselist.CaseFilters, n: int, cap: 
 
 def _list_context(view: ListView, filters: caselist.CaseFilters, default: caselist.CaseFilters) -> dict:
     config = current_app.config
-    cap, minutes = config["INBOX_COUNT_CAP"], config["SLA_AT_RISK_MINUTES"]
-    now = utcnow()
-    where = caselist.filter_clauses(current_user, filters, now=now, at_risk_minutes=minutes)
+    cap, now = config["INBOX_COUNT_CAP"], utcnow()
+    where = caselist.filter_clauses(current_user, filters, now=now)
     try:
         page = caselist.fetch_page(where, filters.sort, size=config["INBOX_PAGE_SIZE"],
                                    after=request.args.get("after") or None, before=request.args.get("before") or None)
@@ -176,7 +175,7 @@ def _list_context(view: ListView, filters: caselist.CaseFilters, default: caseli
     args = view.url_args | {key: value for key, value in filters.as_args().items() if key not in view.implied}
     return {"page": page, "count": n, "count_text": _count_sentence(view, filters, n, cap, default),
             "is_default": _unfiltered(filters, default), "view": view, "args": args, "filters": filters,
-            "sla_of": lambda case: caselist.sla_state(case, now, minutes), "sla_labels": SLA_LABELS,
+            "sla_of": lambda case: caselist.sla_state(case, now), "sla_labels": SLA_LABELS,
             "first_page": not request.args.get("after") and not request.args.get("before"),
             "rows_url": url_for(view.rows_endpoint, **args, **_cursor_args()),
             "page_url": lambda **cursor: url_for(view.endpoint, **args, **cursor)}
@@ -216,15 +215,14 @@ def _scope_form(scope: str, args: MultiDict) -> tuple[FilterForm, dict]:
 
 
 def _saved_views(view: ListView, current: caselist.CaseFilters) -> list[dict]:
-    cap, minutes = current_app.config["INBOX_COUNT_CAP"], current_app.config["SLA_AT_RISK_MINUTES"]
+    cap = current_app.config["INBOX_COUNT_CAP"]
     rows = Session.execute(select(SavedView).where(SavedView.user_id == current_user.id, SavedView.scope == view.scope)
                            .order_by(SavedView.name)).scalars()
     result = []
     for saved in rows:
         form, fixed = _scope_form(saved.scope, MultiDict(saved.filters | {"sort": saved.sort}))
         filters = read_filters(form, saved.sort, **fixed)
-        n = caselist.count(caselist.filter_clauses(current_user, filters, now=utcnow(), at_risk_minutes=minutes),
-                           cap=cap)
+        n = caselist.count(caselist.filter_clauses(current_user, filters, now=utcnow()), cap=cap)
         result.append({"view": saved, "url": saved_view_url(saved), "count": caselist.format_count(n, cap),
                        "current": filters == current})
     return result

@@ -22,7 +22,7 @@ import math
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from sqlalchemy import String, and_, cast, or_, select
+from sqlalchemy import ColumnElement, String, and_, cast, func, literal, not_, or_, select
 from sqlalchemy.orm import Session
 
 from models import (
@@ -394,6 +394,55 @@ def sla_state(case: Case, now: datetime) -> SlaState:
     """The case's SLA state for the inbox and queue views: the most severe of its two clocks (breached,
     at risk, paused, ok, met, none). Pure."""
     return max((clock_state(case, kind, now) for kind in CLOCKS), key=_SEVERITY.index)
+
+
+# ---- the same states in SQL, for lists, counts and the wallboard (open cases) ---------------------------
+
+
+def _paused() -> ColumnElement[bool]:
+    return or_(Case.sla_paused_at.is_not(None), Case.status == CaseStatus.PENDING_CONSTITUENT)
+
+
+def breached_clause(now: datetime) -> ColumnElement[bool]:
+    """Open cases `clock_state` calls breached at `now` on some clock: stopped late, or still running (or
+    paused) past its due time. Never NULL, so it can be negated."""
+    paused_at = func.coalesce(Case.sla_paused_at, literal(now, Case.sla_paused_at.type))
+    clocks = []
+    for clock in CLOCKS.values():
+        due, done = getattr(Case, clock.due_field), getattr(Case, clock.done_field)
+        clocks.append(and_(due.is_not(None), or_(and_(done.is_not(None), done > due),
+                                                 and_(done.is_(None), paused_at >= due))))
+    return or_(*clocks)
+
+
+def at_risk_clause(now: datetime) -> ColumnElement[bool]:
+    """Open cases at risk at `now`: running (not paused), some clock past its warning point, none breached."""
+    clocks = []
+    for clock in CLOCKS.values():
+        due, warn, done = (getattr(Case, clock.due_field), getattr(Case, clock.warn_field),
+                           getattr(Case, clock.done_field))
+        clocks.append(and_(due.is_not(None), done.is_(None), warn.is_not(None), warn <= now))
+    return and_(not_(_paused()), or_(*clocks), not_(breached_clause(now)))
+
+
+def _pending() -> ColumnElement[bool]:
+    """Some clock has a due time and has not stopped."""
+    return or_(*(and_(getattr(Case, c.due_field).is_not(None), getattr(Case, c.done_field).is_(None))
+                 for c in CLOCKS.values()))
+
+
+def paused_clause(now: datetime) -> ColumnElement[bool]:
+    """Open cases whose clocks stand still with one still to stop, none breached."""
+    return and_(_paused(), _pending(), not_(breached_clause(now)))
+
+
+def on_track_clause(now: datetime) -> ColumnElement[bool]:
+    """Open cases with a running clock, none at risk, breached or paused."""
+    return and_(not_(_paused()), _pending(), not_(breached_clause(now)), not_(at_risk_clause(now)))
+
+
+STATE_CLAUSES = {SlaState.BREACHED: breached_clause, SlaState.AT_RISK: at_risk_clause,
+                 SlaState.PAUSED: paused_clause, SlaState.OK: on_track_clause}
 
 
 def next_due(case: Case) -> tuple[SlaKind, datetime] | None:

@@ -4,13 +4,13 @@ queries (GROUP BY queue, channel; GROUP BY agent, channel), never one query per 
 Per queue and channel: cases waiting (no owner, no offer) and the oldest of their waits (since `queued_at`,
 kept across re-routing so aging is fair); the cases handled (assigned, or an offer accepted) in the last
 `window` and their average wait; open cases at risk of missing an SLA (past a warning point) and breached
-(the same rule as `routing.sla.clock_state`); offers pending. Per agent: presence and since when, slots used
+(the clauses of `routing.sla`, the same rule as `clock_state`); offers pending. Per agent: presence and since when, slots used
 against capacity per channel, open cases and chats held.
 """
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, and_, func, literal, or_, select, union_all
+from sqlalchemy import ColumnElement, and_, func, or_, select, union_all
 from sqlalchemy.orm import Session
 
 from models import (
@@ -28,7 +28,7 @@ from models import (
     UserCapacity,
     utcnow,
 )
-from routing.sla import CLOCKS
+from routing import sla
 
 WINDOW = timedelta(minutes=15)
 AGENT_ROLES = (Role.AGENT, Role.CASEWORKER)
@@ -150,34 +150,12 @@ def _is_waiting() -> ColumnElement[bool]:
     return and_(Case.status == CaseStatus.NEW, Case.assignee_id.is_(None), Case.offered_to_id.is_(None))
 
 
-def _breached(now: datetime) -> ColumnElement[bool]:
-    """An open case with a clock past its due time (stopped late, or still running past it)."""
-    paused_at = func.coalesce(Case.sla_paused_at, literal(now, Case.sla_paused_at.type))
-    clocks = []
-    for clock in CLOCKS.values():
-        due, done = getattr(Case, clock.due_field), getattr(Case, clock.done_field)
-        clocks.append(and_(due.is_not(None), or_(and_(done.is_not(None), done > due),
-                                                 and_(done.is_(None), paused_at >= due))))
-    return or_(*clocks)
-
-
-def _at_risk(now: datetime) -> ColumnElement[bool]:
-    """An open, running (not paused) case past a clock's warning point and not breached."""
-    running = and_(Case.sla_paused_at.is_(None), Case.status != CaseStatus.PENDING_CONSTITUENT)
-    clocks = []
-    for clock in CLOCKS.values():
-        due, warn, done = (getattr(Case, clock.due_field), getattr(Case, clock.warn_field),
-                           getattr(Case, clock.done_field))
-        clocks.append(and_(due.is_not(None), done.is_(None), warn.is_not(None), warn <= now))
-    return and_(running, or_(*clocks), ~_breached(now))
-
-
 def _queue_figures(session: Session, now: datetime) -> dict[tuple[int, Channel], dict]:
     waiting = _is_waiting()
     rows = session.execute(
         select(Case.queue_id, Case.channel,
                func.count().filter(waiting), func.min(Case.queued_at).filter(waiting),
-               func.count().filter(_at_risk(now)), func.count().filter(_breached(now)),
+               func.count().filter(sla.at_risk_clause(now)), func.count().filter(sla.breached_clause(now)),
                func.count().filter(Case.offered_to_id.is_not(None)))
         .where(Case.status.in_(OPEN_STATUSES), Case.queue_id.is_not(None))
         .group_by(Case.queue_id, Case.channel))

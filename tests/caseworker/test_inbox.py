@@ -41,9 +41,14 @@ def world(db_session):
     c["breached"] = make_case(db_session, queue_id=streets.id, subject="Overdue",
                               first_response_due_at=now - timedelta(hours=1))
     c["at_risk"] = make_case(db_session, queue_id=streets.id, subject="Due soon",
-                             resolution_due_at=now + timedelta(minutes=20))
+                             resolution_due_at=now + timedelta(minutes=20),
+                             resolution_warn_at=now - timedelta(minutes=10))
+    c["paused"] = make_case(db_session, queue_id=streets.id, subject="Waiting on the resident",
+                            status=CaseStatus.PENDING_CONSTITUENT, resolution_due_at=now - timedelta(minutes=5),
+                            sla_paused_at=now - timedelta(hours=2))
     c["on_track"] = make_case(db_session, queue_id=streets.id, subject="Due later",
-                              first_response_due_at=now + timedelta(hours=5))
+                              first_response_due_at=now + timedelta(hours=5),
+                              first_response_warn_at=now + timedelta(hours=4))
     c["body"] = make_case(db_session, queue_id=streets.id, subject="Streetlight",
                           body="The lamp flickers purple all night (100% of the time).")
     c["bens"] = make_case(db_session, queue_id=benefits.id, assignee_id=ben.id, status=CaseStatus.ASSIGNED,
@@ -76,6 +81,7 @@ def test_the_inbox_lists_my_open_cases(client, auth, world):
     ({"sla": "breached"}, {"breached"}),
     ({"sla": "at_risk"}, {"at_risk"}),
     ({"sla": "ok"}, {"on_track"}),
+    ({"sla": "paused"}, {"paused"}),
     ({"assignee": "me"}, set()),
     ({"q": "GRAFFITI"}, {"mine"}),
     ({"q": "flickers purple"}, {"body"}),

@@ -356,3 +356,29 @@ def test_a_wait_set_on_the_case_page_stops_the_clocks_and_ending_it_moves_them_o
     assert running.sla_paused_at is None
     assert running.resolution_due_at > due                     # on by the time waited (round the clock)
     assert abs((running.resolution_due_at - due).total_seconds() - running.sla_paused_seconds) < 1
+
+
+def test_the_sql_clauses_pick_the_cases_the_console_labels_so(db_session):
+    """Lists, counts and the wallboard filter in SQL; the rows and the case page label in Python. For every
+    mix of clock times, pause and status, each open case is in the clause of exactly the state it shows."""
+    now = utcnow().replace(microsecond=0)
+    queue = make_queue(db_session)
+    times = [None, now - timedelta(hours=2), now - timedelta(minutes=10), now + timedelta(minutes=20),
+             now + timedelta(hours=3)]
+    cases = []
+    for status in (CaseStatus.NEW, CaseStatus.ASSIGNED, CaseStatus.PENDING_CONSTITUENT):
+        for due in times:
+            for warn in times:
+                for done in (None, now - timedelta(hours=1)):
+                    for paused in (None, now - timedelta(hours=1)):
+                        cases.append(make_case(db_session, queue_id=queue.id, status=status,
+                                               first_response_due_at=due, first_response_warn_at=warn,
+                                               first_responded_at=done, sla_paused_at=paused,
+                                               resolution_due_at=now + timedelta(days=2),
+                                               resolution_warn_at=now + timedelta(days=1, hours=20)))
+    db_session.flush()
+    shown = {case.id: sla.sla_state(case, now) for case in cases}
+    assert set(sla.STATE_CLAUSES) <= set(shown.values())
+    for state, clause in sla.STATE_CLAUSES.items():
+        picked = set(db_session.scalars(select(Case.id).where(Case.queue_id == queue.id, clause(now))))
+        assert picked == {case_id for case_id, s in shown.items() if s is state}, state

@@ -43,10 +43,11 @@ Index("ix_cases_queue_activity", Case.queue_id, Case.last_activity_at, Case.id) 
 Index("ix_cases_assignee_priority_activity", Case.assignee_id, Case.priority, Case.last_activity_at, Case.id)
 Index("ix_cases_activity", Case.last_activity_at, Case.id)                           # everything, recent first
 Index("ix_cases_created", Case.created_at, Case.id)                                  # everything, newest/oldest
-# The SLA filters: pending targets by due time (a case leaves the index once the target is met).
-Index("ix_cases_first_response_due_pending", Case.first_response_due_at,
+# The SLA filters: pending targets by due time, then warning point ("at risk": due > now, warn <= now, both
+# read in the index); a case leaves the index once the target is met.
+Index("ix_cases_first_response_due_warn_pending", Case.first_response_due_at, Case.first_response_warn_at,
       postgresql_where=Case.first_responded_at.is_(None), sqlite_where=Case.first_responded_at.is_(None))
-Index("ix_cases_resolution_due_pending", Case.resolution_due_at,
+Index("ix_cases_resolution_due_warn_pending", Case.resolution_due_at, Case.resolution_warn_at,
       postgresql_where=Case.resolved_at.is_(None), sqlite_where=Case.resolved_at.is_(None))
 
 PG_TRGM = "CREATE EXTENSION IF NOT EXISTS pg_trgm"

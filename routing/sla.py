@@ -416,12 +416,14 @@ def breached_clause(now: datetime) -> ColumnElement[bool]:
 
 
 def at_risk_clause(now: datetime) -> ColumnElement[bool]:
-    """Open cases at risk at `now`: running (not paused), some clock past its warning point, none breached."""
+    """Open cases at risk at `now`: running (not paused), some clock past its warning point, none breached.
+    `due > now` follows from "not breached" but is spelled out: with `warn <= now` it is the range the
+    (due, warn) indexes of models/views.py read, so only the cases at risk are fetched."""
     clocks = []
     for clock in CLOCKS.values():
         due, warn, done = (getattr(Case, clock.due_field), getattr(Case, clock.warn_field),
                            getattr(Case, clock.done_field))
-        clocks.append(and_(due.is_not(None), done.is_(None), warn.is_not(None), warn <= now))
+        clocks.append(and_(due.is_not(None), due > now, done.is_(None), warn.is_not(None), warn <= now))
     return and_(not_(_paused()), or_(*clocks), not_(breached_clause(now)))
 
 

@@ -99,7 +99,8 @@ def sla_clause(state: SlaState, now: datetime) -> ColumnElement[bool]:
     return and_(_is_open(), sla.STATE_CLAUSES[state](now))
 
 
-def _like_pattern(word: str) -> str:
+def like_pattern(word: str) -> str:
+    """`%word%` for LIKE/ILIKE with `\\` as the escape character."""
     escaped = word.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
 
@@ -112,7 +113,7 @@ def _word_clause(word: str) -> ColumnElement[bool]:
     GIN indexes of models/views.py, then joins by primary key); a common word is checked row by row
     while the list is read in its order, which finds a page quickly precisely because matches are dense.
     """
-    pattern = _like_pattern(word)
+    pattern = like_pattern(word)
     in_subject = Case.subject.ilike(pattern, escape="\\")
     in_body = Interaction.body_text.ilike(pattern, escape="\\")
     # UNION ALL: the probe can stop at its limit (a UNION would first collect every match to drop

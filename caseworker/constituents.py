@@ -14,6 +14,7 @@ from wtforms import RadioField, SubmitField
 from wtforms.validators import InputRequired
 
 from caseworker import access, audit
+from caseworker.caselist import like_pattern
 from caseworker.auth import require_role, role_required
 from caseworker.extensions import redis_client
 from caseworker.forms import ConfirmForm
@@ -104,8 +105,7 @@ def search(query: str) -> list[Constituent]:
 
 
 def _all_words(words: list[str]):
-    name = func.lower(Constituent.display_name)
-    return and_(*(name.contains(word, autoescape=True) for word in words))
+    return and_(*(Constituent.display_name.ilike(like_pattern(word), escape="\\") for word in words))
 
 
 def _cases(constituent_id: int) -> tuple[list[Case], int]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import phonenumbers
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import or_, select, update
 from sqlalchemy.orm import Session
 
 from models import Case, Constituent, ConstituentMerge, ContactKind, ContactPoint, Interaction, utcnow
@@ -134,7 +134,7 @@ def _similar_names(session: Session, constituent: Constituent) -> dict[int, tupl
         return {}
     rows = session.execute(
         select(Constituent.id, Constituent.display_name)
-        .where(func.lower(Constituent.display_name).like(f"%{probe}%"), Constituent.id != constituent.id,
+        .where(Constituent.display_name.ilike(f"%{probe}%"), Constituent.id != constituent.id,
                Constituent.merged_into_id.is_(None))
         .limit(_CANDIDATES)
     ).all()

@@ -3,7 +3,7 @@ import enum
 from datetime import datetime, timezone
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, Enum, MetaData, SmallInteger, TypeDecorator
+from sqlalchemy import DDL, JSON, Column, DateTime, Enum, Index, MetaData, SmallInteger, Table, TypeDecorator, event, text
 from sqlalchemy.orm import DeclarativeBase
 
 NAMING_CONVENTION = {
@@ -88,3 +88,17 @@ class Base(DeclarativeBase):
             values_callable=_enum_values,
         ),
     }
+
+
+# Substring search (`ILIKE '%word%'`, `LIKE '%digits'`): trigram GIN indexes on PostgreSQL. SQLite has no such
+# index; the partial `WHERE 0` keeps its copy empty (so it costs nothing) while the models and the migrations
+# still describe one schema.
+PG_TRGM = "CREATE EXTENSION IF NOT EXISTS pg_trgm"
+
+
+def trigram_index(name: str, column: Column) -> Index:
+    """A trigram index on `column` (PostgreSQL), empty on SQLite; the table creates pg_trgm first."""
+    table: Table = column.table
+    event.listen(table, "before_create", DDL(PG_TRGM).execute_if(dialect="postgresql"))
+    return Index(name, column, postgresql_using="gin", postgresql_ops={column.key: "gin_trgm_ops"},
+                 sqlite_where=text("0"))

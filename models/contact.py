@@ -4,7 +4,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from models.base import Base, utcnow
+from models.base import Base, trigram_index, utcnow
 from models.enums import ConstituentKind, ContactKind
 
 
@@ -48,3 +48,8 @@ class ContactPoint(Base):
 
     def __repr__(self) -> str:
         return f"<ContactPoint {self.id} {self.kind.value}>"
+
+
+# Name search and duplicate suggestions (`ILIKE '%name%'`), phone numbers typed in any format (`LIKE '%digits'`).
+trigram_index("ix_constituents_display_name_trgm", Constituent.__table__.c.display_name)
+trigram_index("ix_contact_points_value_trgm", ContactPoint.__table__.c.value)

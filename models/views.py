@@ -5,10 +5,10 @@ A saved view is one user's named set of filters and a sort order for the inbox o
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import DDL, ForeignKey, Index, String, UniqueConstraint, event, text
+from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from models.base import Base, utcnow
+from models.base import Base, trigram_index, utcnow
 from models.case import Case, Interaction
 
 
@@ -27,14 +27,9 @@ class SavedView(Base):
         return f"<SavedView {self.id} {self.scope}>"
 
 
-# Text search (`ILIKE '%word%'`) over case subjects and message bodies: trigram GIN indexes on PostgreSQL.
-# SQLite has no such index; the partial `WHERE 0` keeps its copy empty (so it costs nothing) while the
-# models and the migrations still describe one schema.
-_NOWHERE = text("0")
-Index("ix_cases_subject_trgm", Case.subject, postgresql_using="gin",
-      postgresql_ops={"subject": "gin_trgm_ops"}, sqlite_where=_NOWHERE)
-Index("ix_interactions_body_text_trgm", Interaction.body_text, postgresql_using="gin",
-      postgresql_ops={"body_text": "gin_trgm_ops"}, sqlite_where=_NOWHERE)
+# Text search over case subjects and message bodies (caseworker/caselist.py).
+trigram_index("ix_cases_subject_trgm", Case.__table__.c.subject)
+trigram_index("ix_interactions_body_text_trgm", Interaction.__table__.c.body_text)
 # Each default sort of a list has an index that yields its rows in order, so a page is an ordered index
 # scan that stops after one page (plus the rows the other filters skip) instead of a sort of every match.
 Index("ix_cases_priority_queued", Case.priority.desc(), Case.queued_at, Case.id)               # all queues
@@ -49,6 +44,3 @@ Index("ix_cases_first_response_due_warn_pending", Case.first_response_due_at, Ca
       postgresql_where=Case.first_responded_at.is_(None), sqlite_where=Case.first_responded_at.is_(None))
 Index("ix_cases_resolution_due_warn_pending", Case.resolution_due_at, Case.resolution_warn_at,
       postgresql_where=Case.resolved_at.is_(None), sqlite_where=Case.resolved_at.is_(None))
-
-PG_TRGM = "CREATE EXTENSION IF NOT EXISTS pg_trgm"
-event.listen(Case.__table__, "before_create", DDL(PG_TRGM).execute_if(dialect="postgresql"))

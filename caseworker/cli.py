@@ -147,6 +147,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     names = list(queues or app.config["WORKER_QUEUES"])
     log.info("worker on queues %s (%s)", ",".join(names), worker_class.__name__)
     channel_jobs.schedule_polling(rq_connection())      # IMAP_MAILBOXES: start the poll chain unless it runs
+    channel_jobs.request_recovery(rq_connection())      # payloads a killed worker (or a Redis outage) left behind
     routing.request_sla_sweep(rq_connection())          # SLA timers lost while no worker ran; starts the sweep chain
     worker_class(names, connection=rq_connection()).work(burst=burst, with_scheduler=True)
 

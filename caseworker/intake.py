@@ -12,6 +12,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from caseworker.extensions import csrf, rq_connection
 from channels import inbound, jobs, webhooks
 from models import Channel, Session
+from models.db import WRITE_INTENT
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ def email_webhook(provider: str):
     body = request.get_data(cache=False)
     _verify(provider, body)
     try:
+        # A writer from the start (models.db._begin): a provider's retry that arrives while the first delivery
+        # is being stored waits for it and finds it, instead of failing on SQLite's lock upgrade.
+        Session.connection(execution_options={WRITE_INTENT: True})
         raw, _created = inbound.store_raw(Session(), channel=Channel.EMAIL, source=webhooks.source_for(provider),
                                           payload=body, content_type=request.content_type or "")
         Session.commit()

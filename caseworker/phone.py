@@ -38,6 +38,7 @@ from channels import calls, phone
 from channels import signals as channel_signals
 from channels.base import InvalidContact
 from models import OPEN_STATUSES, AuditAction, Case, Channel, Direction, Role, Session
+from models.db import WRITE_INTENT
 from routing import engine as routing_engine
 from routing import signals as routing_signals
 
@@ -156,6 +157,9 @@ def incoming_call():
         log.warning("phone webhook refused: %s", exc)
         return jsonify(error="invalid signature"), 403
     try:
+        # A writer from the start (models.db._begin): a provider's retry of the same event waits for the first
+        # and finds its call, instead of failing on SQLite's lock upgrade.
+        Session.connection(execution_options={WRITE_INTENT: True})
         receipt = calls.receive(Session(), body, region=config["DEFAULT_PHONE_REGION"], queue_code=config["PHONE_QUEUE"])
         Session.commit()
     except SQLAlchemyError:

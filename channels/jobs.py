@@ -5,10 +5,14 @@ All of them are idempotent: a retry re-checks state and does nothing twice.
 """
 import hashlib
 import logging
-from collections.abc import Iterable
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, Retry, get_current_job
 from rq.exceptions import DuplicateJobError
 from rq.job import JobStatus
@@ -52,6 +56,57 @@ def request_send(redis: Redis, interaction_id: int):
 
 def _connection() -> Redis:
     return get_current_job().connection
+
+
+class Backlog:
+    """Enqueues that found Redis away, kept in this process and tried again every `interval` seconds.
+
+    The intake paths commit first and enqueue after; when Redis is restarting, the contact is safe in the
+    database and only the announcement waits here. A process that dies with a backlog loses only the
+    announcements: a starting worker enqueues stored payloads again (`request_recovery`).
+    """
+
+    def __init__(self, interval: float = 2.0):
+        self._interval = interval
+        self._waiting: deque[tuple[Callable[[], Redis], Callable[[Redis], object]]] = deque()
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+
+    def run(self, redis_factory: Callable[[], Redis], action: Callable[[Redis], object]) -> bool:
+        """`action(redis)` now, or later when Redis refuses; returns whether it ran now. Never raises RedisError."""
+        try:
+            action(redis_factory())
+            return True
+        except RedisError:
+            log.warning("redis unavailable: an enqueue waits in this process's backlog")
+        with self._lock:
+            self._waiting.append((redis_factory, action))
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._drain, name="enqueue-backlog", daemon=True)
+                self._thread.start()
+        return False
+
+    def _drain(self) -> None:
+        while True:
+            time.sleep(self._interval)
+            with self._lock:
+                if self._flush():
+                    self._thread = None
+                    return
+
+    def _flush(self) -> bool:
+        """Run the waiting actions in order until Redis refuses again; returns whether none is left."""
+        while self._waiting:
+            redis_factory, action = self._waiting[0]
+            try:
+                action(redis_factory())
+            except RedisError:
+                return False                      # still away: keep the order, wait another interval
+            except Exception:  # noqa: BLE001  (a broken action must not block the ones behind it)
+                log.exception("a backlogged enqueue failed; dropped")
+            self._waiting.popleft()
+        log.warning("redis answers again: the enqueue backlog is empty")
+        return True
 
 
 # ---- IMAP polling ---------------------------------------------------------------------------------------
@@ -193,6 +248,21 @@ def _first_acknowledgement_in_window(redis: Redis, sender: str | None) -> bool:
     return bool(redis.set(key, 1, nx=True, ex=config.acknowledgement_window_seconds))
 
 
+def request_recovery(redis: Redis) -> int:
+    """Enqueue again every payload still RECEIVED; returns how many. Called when a worker starts.
+
+    A worker killed inside `ingest_raw` leaves its payloads RECEIVED and its job marked as running, which RQ
+    gives up on only after the job's timeout; a payload stored while Redis was away has no job at all. Safe
+    to repeat: a payload that another job takes in first is skipped (see `inbound.process`).
+    """
+    with reading() as session:
+        ids = inbound.stale(session, timedelta(0))
+    if ids:
+        request_ingest(redis, ids)
+        log.warning("%s stored payloads were waiting without a worker: enqueued again", len(ids))
+    return len(ids)
+
+
 def retry_stale(older_than_seconds: int = 600) -> int:
     """Re-enqueue payloads whose worker died before finishing them. Returns how many."""
     with transaction() as session:
@@ -206,12 +276,20 @@ def retry_stale(older_than_seconds: int = 600) -> int:
 
 
 def acknowledge_cases(case_ids: list[int]) -> None:
-    """Write and send the acknowledgement of each new case that has none yet (one SMTP connection)."""
+    """Write and send the acknowledgement of each new case that has none yet (one SMTP connection).
+
+    A retry sends the acknowledgements an earlier try wrote but could not deliver, and writes no second one.
+    """
     with transaction() as session:
         queued = []
         for case_id in case_ids:
             case = session.get(Case, case_id)
-            if case is None or _has_acknowledgement(session, case_id):
+            if case is None:
+                continue
+            written = _acknowledgement(session, case_id)
+            if written is not None:
+                if written[1] is DeliveryStatus.QUEUED:
+                    queued.append(written[0])
                 continue
             try:
                 queued.append(outbound.queue_acknowledgement(session, case).id)
@@ -220,11 +298,12 @@ def acknowledge_cases(case_ids: list[int]) -> None:
     _send(queued)
 
 
-def _has_acknowledgement(session, case_id: int) -> bool:
+def _acknowledgement(session, case_id: int) -> tuple[int, DeliveryStatus] | None:
     return session.execute(
-        select(Interaction.id).where(Interaction.case_id == case_id, Interaction.author_id.is_(None),
-                                     Interaction.delivery_status.is_not(None)).limit(1)
-    ).first() is not None
+        select(Interaction.id, Interaction.delivery_status).where(
+            Interaction.case_id == case_id, Interaction.author_id.is_(None), Interaction.delivery_status.is_not(None))
+        .limit(1)
+    ).first()
 
 
 def send_email(interaction_id: int) -> None:
@@ -238,18 +317,21 @@ def _send(interaction_ids: list[int]) -> None:
     with transaction() as session:
         pending = [i for i in (session.get(Interaction, x) for x in interaction_ids)
                    if i is not None and i.delivery_status is DeliveryStatus.QUEUED]
-        messages = [outbound.compose(i) for i in pending]
+        ids, messages = [i.id for i in pending], [outbound.compose(i) for i in pending]
     if not messages:
         return
+    delivered: list[int] = []
     try:
-        outbound.deliver(messages, settings().smtp)
+        outbound.deliver(messages, settings().smtp, on_sent=lambda n: delivered.append(ids[n]))
     except Exception:
+        # What the server took before it failed is marked SENT, so that the retry does not send it again.
+        _mark(delivered, DeliveryStatus.SENT)
         job = get_current_job()
         if job is None or not job.retries_left:
-            _mark(interaction_ids, DeliveryStatus.FAILED)
+            _mark(ids, DeliveryStatus.FAILED)
         raise
-    _mark(interaction_ids, DeliveryStatus.SENT)
-    for interaction_id in interaction_ids:
+    _mark(ids, DeliveryStatus.SENT)
+    for interaction_id in ids:
         log.info("outbound email %s sent", interaction_id)
 
 

@@ -6,6 +6,7 @@ and delivers it after commit, with retries.
 """
 import logging
 import smtplib
+from collections.abc import Callable
 from pathlib import Path
 import ssl
 from email.message import EmailMessage
@@ -149,13 +150,16 @@ def compose(interaction: Interaction) -> EmailMessage:
     return message
 
 
-def deliver(messages: list[EmailMessage], server: SmtpServer) -> None:
+def deliver(messages: list[EmailMessage], server: SmtpServer, on_sent: Callable[[int], None] = lambda _n: None) -> None:
     """Hand `messages` to the SMTP server over one connection (or, with no server, to the outbox folder).
 
-    Raises smtplib/OSError errors for the job's retries.
+    Calls `on_sent(index)` as soon as the server has taken each message, so that a failure part-way tells
+    what went. Raises smtplib/OSError errors for the job's retries.
     """
     if not server.host:
         _write_to_outbox(messages, settings().outbox_dir)
+        for n in range(len(messages)):
+            on_sent(n)
         return
     context = ssl.create_default_context()
     if server.security == "tls":
@@ -167,8 +171,9 @@ def deliver(messages: list[EmailMessage], server: SmtpServer) -> None:
             client.starttls(context=context)
         if server.username:
             client.login(server.username, server.password or "")
-        for message in messages:
+        for n, message in enumerate(messages):
             client.send_message(message)
+            on_sent(n)
 
 
 def _write_to_outbox(messages: list[EmailMessage], folder: Path) -> None:

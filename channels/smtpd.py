@@ -1,7 +1,8 @@
 """The SMTP listener: every message is committed to the database before the client hears 250.
 
 552 above the size limit (aiosmtpd refuses it before storing), 451 while the database cannot take the
-message (the sending MTA keeps it and retries), 250 once it is stored. Ingestion happens in a worker.
+message (the sending MTA keeps it and retries), 250 once it is stored. Ingestion happens in a worker; while
+Redis is away the enqueue waits in this process (`jobs.Backlog`) and mail is still accepted.
 """
 import asyncio
 import logging
@@ -44,6 +45,7 @@ class Handler:
 
     def __init__(self, redis_factory: Callable[[], Redis]):
         self._redis_factory = redis_factory
+        self._backlog = jobs.Backlog()
 
     async def handle_DATA(self, server: SMTP, session: SmtpSession, envelope: Envelope) -> str:
         payload = with_envelope(envelope)
@@ -53,10 +55,9 @@ class Handler:
         except SQLAlchemyError:
             log.exception("could not store an inbound message; the sender will retry")
             return "451 4.3.0 Temporarily unable to store the message, try again later"
-        try:
-            await loop.run_in_executor(None, lambda: jobs.request_ingest(self._redis_factory(), [raw_id]))
-        except Exception:  # noqa: BLE001  (stored already: the stale sweep will ingest it)
-            log.exception("inbound %s stored but not enqueued", raw_id)
+        # Stored already: while Redis is away the enqueue waits in the backlog, and the sender hears 250.
+        await loop.run_in_executor(None, self._backlog.run, self._redis_factory,
+                                   lambda redis: jobs.request_ingest(redis, [raw_id]))
         log.info("inbound %s stored from SMTP", raw_id)
         return f"250 2.0.0 Stored as {raw_id}"
 

@@ -1,6 +1,7 @@
 """Routing decisions per second, and the latency of one decision, with a backlog of waiting cases.
 
-    .venv/bin/python -m bench.routing [--agents 1000] [--cases 100000] [--waiting 10000] [--processes 2] [--json]
+    .venv/bin/python -m bench.routing [--agents 1000] [--cases 100000] [--waiting 10000] [--processes 2]
+        [--batch N] [--servers] [--json]
 
 Runs on the engines DATABASE_URL points to (an empty database; default: a scratch SQLite file). It builds
 20 queues (30 skills, 5 languages, the three strategies), `--agents` agents in mixed presence, and a
@@ -12,6 +13,12 @@ routable (the freeing or arrival committed) to the routing transaction's commit.
 and presence changes are not timed but do count against the wall-clock rate. Redis is not on this path:
 RQ transport (enqueue, dequeue) comes on top of these figures. The last line with --json is one JSON
 object of the figures.
+
+With --batch N the processes route in batches instead (`engine.route_waiting`): each round frees up to N
+slots of one queue's agents in one transaction (resolves, untimed), adds N/4 new cases to it, then routes
+up to N of its waiting cases in one timed transaction. A batch's latency is given whole and per decision;
+`routing_decisions_per_second` counts the routing transactions' time only (decisions x processes / time
+spent routing), `decisions_per_second` the wall clock with the untimed resolves and accepts.
 """
 import argparse
 import json
@@ -21,10 +28,12 @@ import random
 import statistics
 import tempfile
 import time
+import traceback
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, text
+from sqlalchemy.exc import OperationalError
 
 from bench import production_engines
 from models import (
@@ -35,6 +44,7 @@ from models import (
     Priority,
     Queue,
     QueueMember,
+    RoutingDecision,
     QueueSkill,
     Skill,
     User,
@@ -47,6 +57,7 @@ from models import (
     utcnow,
 )
 from routing import engine
+from routing.dispatch import DEADLOCK
 
 LANGUAGES = ("en", "es", "it", "fr", "pt")
 STRATEGIES = ("least_loaded", "round_robin", "best_match")
@@ -155,6 +166,61 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
     out.put((latencies, misses))
 
 
+def _deadlock_retried(run, *args):
+    """`run(*args)`, again when PostgreSQL broke a deadlock (as `routing.dispatch.perform` does)."""
+    for attempt in range(4):
+        try:
+            return run(*args)
+        except OperationalError as error:
+            if getattr(error.orig, "sqlstate", None) != DEADLOCK or attempt == 3:
+                raise
+
+
+def _free_slots(queue_id: int, count: int) -> None:
+    """Resolve up to `count` held cases of `queue_id`, in one transaction (untimed)."""
+    with transaction() as session:
+        held = session.execute(select(Case.id).where(Case.queue_id == queue_id, Case.status == CaseStatus.ASSIGNED,
+                                                     Case.slot_channel.is_not(None)).limit(count)).scalars().all()
+        for case_id in held:
+            engine.resolve(session, case_id)
+
+
+def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None:
+    """One process, batched: put ([(batch seconds, decisions in it)], no-candidate count) on `out`."""
+    init_engine(url)
+    rng = random.Random(1000 + worker)
+    batches, made, misses, arrivals = [], 0, 0, 0
+    while made < decisions:
+        queue_id = rng.randint(1, 20)
+        _deadlock_retried(_free_slots, queue_id, batch)
+        rows = []
+        for _ in range(batch // 4):
+            arrivals += 1
+            rows.append(_case_row(10**8 * (worker + 1) + arrivals, rng, utcnow()) | {"queue_id": queue_id})
+        with transaction() as session:
+            session.execute(insert(Case), rows)
+        now = utcnow()
+        effects, seconds = _deadlock_retried(_timed, engine.route_waiting, queue_id, batch, now)
+        with transaction() as session:
+            decided = session.execute(select(func.count(RoutingDecision.id)).where(
+                RoutingDecision.created_at == now, RoutingDecision.queue_id == queue_id)).scalar_one()
+        if decided:
+            batches.append((seconds, decided))
+            made += decided
+            misses += decided - len(effects.assigned) - len(effects.offered)
+        _accept_offers(effects)
+    out.put((batches, misses))
+
+
+def _reporting(target, out, *args) -> None:
+    """Run a benchmark process; a failure goes on `out` as its traceback, so the parent does not wait forever."""
+    try:
+        target(*args, out)
+    except BaseException:
+        out.put(traceback.format_exc())
+        raise
+
+
 def _analyze(url: str) -> None:
     """Planner statistics after the bulk load, as autovacuum would gather them on a live system."""
     engine = make_engine(url)
@@ -163,7 +229,7 @@ def _analyze(url: str) -> None:
     engine.dispose()
 
 
-def run(url: str, agents: int, decisions: int, waiting: int, processes: int) -> dict:
+def run(url: str, agents: int, decisions: int, waiting: int, processes: int, batch: int = 0) -> dict:
     migrate.upgrade(url)
     init_engine(url)
     with transaction() as session:
@@ -177,26 +243,43 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int) -> 
     seeded = time.perf_counter()
     out = multiprocessing.get_context("fork").Queue()
     init_engine("sqlite://")                      # no pool crosses the fork
+    target, extra = (work_batched, batch) if batch else (work, agents)
     children = [multiprocessing.get_context("fork").Process(
-        target=work, args=(url, n, decisions // processes, agents, out)) for n in range(processes)]
+        target=_reporting, args=(target, out, url, n, decisions // processes, extra)) for n in range(processes)]
     measure_start = time.perf_counter()
     for child in children:
         child.start()
     results = [out.get() for _ in children]
+    if any(isinstance(result, str) for result in results):
+        raise SystemExit("a benchmark process failed:\n" + "\n".join(r for r in results if isinstance(r, str)))
     wall = time.perf_counter() - measure_start
     for child in children:
         child.join()
-    latencies = sorted(s for lat, _m in results for s in lat)
-    quantile = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
     init_engine(url)
     with transaction() as session:
         still_waiting = session.execute(select(func.count(Case.id)).where(Case.status == CaseStatus.NEW)).scalar_one()
-    return {"engine": url.split(":", 1)[0].split("+")[0], "agents": agents, "waiting_at_start": waiting,
-            "waiting_at_end": still_waiting, "processes": processes, "decisions": len(latencies),
-            "no_candidate": sum(m for _l, m in results), "seed_seconds": round(seeded - started, 1),
-            "seconds": round(wall, 2), "decisions_per_second": round(len(latencies) / wall),
-            "p50_ms": round(quantile(0.50) * 1000, 2), "p99_ms": round(quantile(0.99) * 1000, 2),
-            "mean_ms": round(statistics.fmean(latencies) * 1000, 2)}
+    figures = {"engine": url.split(":", 1)[0].split("+")[0], "agents": agents, "waiting_at_start": waiting,
+               "waiting_at_end": still_waiting, "processes": processes, "batch": batch or None,
+               "no_candidate": sum(m for _l, m in results), "seed_seconds": round(seeded - started, 1),
+               "seconds": round(wall, 2)}
+    if batch:
+        batches = [b for done, _m in results for b in done]
+        made = sum(n for _s, n in batches)
+        routing_seconds = sum(s for s, _n in batches)
+        return figures | {"decisions": made, "decisions_per_second": round(made / wall),
+                          "routing_decisions_per_second": round(made * processes / routing_seconds),
+                          "mean_batch_size": round(made / len(batches), 1),
+                          **_quantiles(sorted(s for s, _n in batches), "batch_"),
+                          **_quantiles(sorted(s / n for s, n in batches), "per_decision_")}
+    latencies = sorted(s for lat, _m in results for s in lat)
+    return figures | {"decisions": len(latencies), "decisions_per_second": round(len(latencies) / wall),
+                      "routing_decisions_per_second": round(len(latencies) * processes / sum(latencies)), **_quantiles(latencies)}
+
+
+def _quantiles(seconds: list[float], prefix: str = "") -> dict:
+    quantile = lambda q: seconds[min(len(seconds) - 1, int(q * len(seconds)))]
+    return {f"{prefix}p50_ms": round(quantile(0.50) * 1000, 2), f"{prefix}p99_ms": round(quantile(0.99) * 1000, 2),
+            f"{prefix}mean_ms": round(statistics.fmean(seconds) * 1000, 2)}
 
 
 def main() -> None:
@@ -205,17 +288,20 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=100_000, help="routing decisions to make")
     parser.add_argument("--waiting", type=int, default=10_000, help="waiting cases at the start")
     parser.add_argument("--processes", type=int, default=2)
+    parser.add_argument("--batch", type=int, default=0,
+                        help="route in batches of up to N waiting cases per transaction (engine.route_waiting)")
     parser.add_argument("--servers", action="store_true",
                         help="start a throwaway PostgreSQL (as `make test` does) and use it")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     args = parser.parse_args()
     if args.servers:
         with production_engines() as (url, _redis_url):
-            figures = run(url, args.agents, args.cases, args.waiting, args.processes)
+            figures = run(url, args.agents, args.cases, args.waiting, args.processes, args.batch)
     else:
         with tempfile.TemporaryDirectory() as scratch:
             url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(scratch) / 'bench.db'}"
-            figures = run(url, args.agents, args.cases, args.waiting, args.processes)
+            figures = run(url, args.agents, args.cases, args.waiting, args.processes, args.batch)
+    figures["load_average"] = " ".join(f"{n:.2f}" for n in os.getloadavg())
     if args.json:
         print(json.dumps(figures))
     else:

@@ -17,7 +17,11 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
   locks the agent's capacity rows before their user row, in the same order.
 - A step that frees one agent's slot and takes another's (decline, return, presence) can still meet a
   mirror-image step on PostgreSQL; the database detects the deadlock and `dispatch.perform` runs the
-  step again. Steps stay short for that reason: `fill` routes one case per transaction.
+  step again. Steps stay short for that reason: `fill` routes one case per transaction. `route_waiting`
+  routes a batch of one queue's waiting cases in one transaction (a burst, or many freed slots); it
+  holds more capacity locks, so it runs through `dispatch.perform` as well, which retries a deadlock.
+- The hot path (route_case, route_waiting, fill) runs prebuilt Core statements on the session's
+  connection (`_read`, `_write`): about twenty statements a decision for `fill`, eight a case in a batch.
 - Nothing polls. Arrival routes the case (`route_case`), a freed slot pulls the best waiting case the
   agent can take (`fill`), and timers (offer expiry, overflow, return of unanswered cases) are RQ jobs
   scheduled for their moment. Waiting cases are read through the (queue, status, priority, queued_at)
@@ -27,11 +31,13 @@ Each function returns `Effects`: what the caller announces (signals) and schedul
 """
 import logging
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 from models import (
     OPEN_STATUSES,
@@ -82,6 +88,7 @@ class Effects:
     waiting: list[tuple[int, int, datetime]] = field(default_factory=list)      # case, queue, overflow at
     freed: set[int] = field(default_factory=set)                                 # users to fill
     presence: list[tuple[int, str, datetime]] = field(default_factory=list)     # user, presence, at
+    resolved: list[int] = field(default_factory=list)                            # cases a person resolved
 
     def merge(self, other: "Effects") -> "Effects":
         self.assigned += other.assigned
@@ -90,6 +97,7 @@ class Effects:
         self.waiting += other.waiting
         self.freed |= other.freed
         self.presence += other.presence
+        self.resolved += other.resolved
         return self
 
 
@@ -110,8 +118,30 @@ _CASE_COLUMNS = (Case.id, Case.status, Case.channel, Case.language, Case.priorit
                  Case.queued_at, Case.entered_queue_at)
 
 
+_LOCK_CASE = select(*_CASE_COLUMNS).where(Case.id == bindparam("case_id")).with_for_update()
+
+
+def _read(session: Session, statement, params: dict | None = None):
+    """Run a read on the session's connection: the hot path's prebuilt statements skip the ORM layer.
+    Flushes first (a no-op for a clean session), so pending objects are visible as with session.execute."""
+    session.flush()
+    return session.connection().execute(statement, params)
+
+
+def _write(session: Session, statement, params: dict, model: type, key: object, **values):
+    """Run a hot-path UPDATE on the session's connection, then give the object `(model, key)` the session
+    holds, if any, its new `values` (a callable maps the old value), as an ORM-enabled UPDATE does."""
+    result = _read(session, statement, params)
+    loaded = session.identity_map.get(identity_key(model, key)) if result.rowcount else None
+    if loaded is not None:
+        for name, value in values.items():
+            if name in loaded.__dict__:
+                set_committed_value(loaded, name, value(loaded.__dict__[name]) if callable(value) else value)
+    return result
+
+
 def _lock_case(session: Session, case_id: int):
-    return session.execute(select(*_CASE_COLUMNS).where(Case.id == case_id).with_for_update()).one_or_none()
+    return _read(session, _LOCK_CASE, {"case_id": case_id}).one_or_none()
 
 
 def _is_waiting(case) -> bool:
@@ -119,39 +149,44 @@ def _is_waiting(case) -> bool:
             and case.queue_id is not None)
 
 
+_QUEUE = select(Queue.strategy, Queue.priority, Queue.overflow_queue_id,
+                Queue.overflow_after_seconds).where(Queue.id == bindparam("queue_id"))
+_QUEUE_SKILLS = (select(QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
+                 .join(Skill, Skill.id == QueueSkill.skill_id).where(QueueSkill.queue_id == bindparam("queue_id"))
+                 .order_by(QueueSkill.skill_id))
+_CANDIDATES = (select(User.id, User.display_name, User.presence, User.languages, User.last_assigned_at,
+                      UserCapacity.slots, UserCapacity.used)
+               .join(QueueMember, QueueMember.user_id == User.id)
+               .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id,
+                                             UserCapacity.channel == bindparam("channel", type_=UserCapacity.channel.type)))
+               .where(QueueMember.queue_id == bindparam("queue_id"), User.is_active))
+_LEVELS = (select(UserSkill.user_id, UserSkill.skill_id, UserSkill.level)
+           .join(QueueMember, QueueMember.user_id == UserSkill.user_id)
+           .where(QueueMember.queue_id == bindparam("queue_id"),
+                  UserSkill.skill_id.in_(bindparam("skill_ids", expanding=True))))
+_DECLINED = select(RoutingDecision.user_id).where(
+    RoutingDecision.case_id == bindparam("case_id"), RoutingDecision.created_at >= bindparam("since"),
+    RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT)))
+
+
 def _queue_profile(session: Session, queue_id: int) -> _QueueProfile:
-    queue = session.execute(select(Queue.strategy, Queue.priority, Queue.overflow_queue_id,
-                                   Queue.overflow_after_seconds).where(Queue.id == queue_id)).one()
-    skills = session.execute(
-        select(QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
-        .join(Skill, Skill.id == QueueSkill.skill_id).where(QueueSkill.queue_id == queue_id)
-        .order_by(QueueSkill.skill_id)
-    )
+    queue = _read(session, _QUEUE, {"queue_id": queue_id}).one()
+    skills = _read(session, _QUEUE_SKILLS, {"queue_id": queue_id})
     return _QueueProfile(queue_id, queue.strategy.value, queue.priority,
                          tuple(rules.SkillNeed(*row) for row in skills), queue.overflow_queue_id,
                          queue.overflow_after_seconds)
 
 
 def _candidates(session: Session, queue: _QueueProfile, channel: Channel) -> list[rules.Candidate]:
-    rows = session.execute(
-        select(User.id, User.display_name, User.presence, User.languages, User.last_assigned_at,
-               UserCapacity.slots, UserCapacity.used)
-        .join(QueueMember, QueueMember.user_id == User.id)
-        .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id, UserCapacity.channel == channel))
-        .where(QueueMember.queue_id == queue.id, User.is_active)
-    ).all()
+    rows = _read(session, _CANDIDATES, {"queue_id": queue.id, "channel": channel}).all()
     skills: dict[int, dict[int, int]] = {}
     if queue.skills:
-        levels = session.execute(
-            select(UserSkill.user_id, UserSkill.skill_id, UserSkill.level)
-            .join(QueueMember, QueueMember.user_id == UserSkill.user_id)
-            .where(QueueMember.queue_id == queue.id, UserSkill.skill_id.in_([s.skill_id for s in queue.skills]))
-        )
-        for user_id, skill_id, level in levels:
+        levels = _read(session, _LEVELS, {"queue_id": queue.id, "skill_ids": [s.skill_id for s in queue.skills]})
+        for user_id, skill_id, level in levels.all():
             skills.setdefault(user_id, {})[skill_id] = level
-    return [rules.Candidate(user_id=r.id, presence=r.presence.value, languages=tuple(r.languages or ()),
-                            skills=skills.get(r.id, {}), slots=r.slots or 0, used=r.used or 0,
-                            last_assigned_at=r.last_assigned_at, name=r.display_name) for r in rows]
+    return [rules.Candidate(user_id, presence.value, tuple(languages or ()), skills.get(user_id, {}), slots or 0,
+                            used or 0, last_assigned_at, name)
+            for user_id, name, presence, languages, last_assigned_at, slots, used in rows]
 
 
 def _declined(session: Session, case) -> frozenset[int]:
@@ -159,13 +194,18 @@ def _declined(session: Session, case) -> frozenset[int]:
     if case.channel not in OFFER_CHANNELS:
         return frozenset()
     since = case.entered_queue_at or case.queued_at
-    rows = session.execute(select(RoutingDecision.user_id).where(
-        RoutingDecision.case_id == case.id, RoutingDecision.created_at >= since,
-        RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT))))
-    return frozenset(rows.scalars())
+    return frozenset(_read(session, _DECLINED, {"case_id": case.id, "since": since}).scalars())
 
 
 # ---- slots -----------------------------------------------------------------------------------------
+
+
+_SLOT = and_(UserCapacity.user_id == bindparam("b_user"),
+             UserCapacity.channel == bindparam("b_channel", type_=UserCapacity.channel.type))
+_RESERVE = update(UserCapacity).where(_SLOT, UserCapacity.used < UserCapacity.slots).values(used=UserCapacity.used + 1)
+_GIVE_BACK = update(UserCapacity).where(_SLOT).values(used=UserCapacity.used - 1)
+_TOUCH_AVAILABLE = (update(User).where(User.id == bindparam("b_user"), User.presence == Presence.AVAILABLE,
+                                       User.is_active).values(last_assigned_at=bindparam("b_now")))
 
 
 def _reserve(session: Session, candidate: rules.Candidate, channel: Channel, now: datetime) -> bool:
@@ -174,22 +214,14 @@ def _reserve(session: Session, candidate: rules.Candidate, channel: Channel, now
     The capacity row is locked first and only when the slot is won, then the user row: the same order
     as `set_presence`, and a lost race leaves no lock behind.
     """
-    reserved = session.execute(
-        update(UserCapacity)
-        .where(UserCapacity.user_id == candidate.user_id, UserCapacity.channel == channel,
-               UserCapacity.used < UserCapacity.slots)
-        .values(used=UserCapacity.used + 1)
-    ).rowcount
-    if reserved != 1:
+    slot = {"b_user": candidate.user_id, "b_channel": channel}
+    capacity = (UserCapacity, (candidate.user_id, channel))
+    if _write(session, _RESERVE, slot, *capacity, used=lambda used: used + 1).rowcount != 1:
         return False
-    available = session.execute(
-        update(User).where(User.id == candidate.user_id, User.presence == Presence.AVAILABLE, User.is_active)
-        .values(last_assigned_at=now)
-    ).rowcount
-    if available != 1:           # went away meanwhile: give the slot back
-        session.execute(update(UserCapacity).where(UserCapacity.user_id == candidate.user_id,
-                                                   UserCapacity.channel == channel)
-                        .values(used=UserCapacity.used - 1))
+    touched = _write(session, _TOUCH_AVAILABLE, {"b_user": candidate.user_id, "b_now": now}, User, candidate.user_id,
+                     last_assigned_at=now)
+    if touched.rowcount != 1:           # went away meanwhile: give the slot back
+        _write(session, _GIVE_BACK, slot, *capacity, used=lambda used: used - 1)
         return False
     return True
 
@@ -245,8 +277,16 @@ def _explanation(queue: _QueueProfile, need: rules.Need, evaluation: rules.Evalu
     return explanation
 
 
+_RECORD = insert(RoutingDecision).returning(RoutingDecision.id)
+_OFFER_CASE = (update(Case).where(Case.id == bindparam("b_case"))
+               .values(offered_to_id=bindparam("b_user"), slot_channel=bindparam("b_channel")))
+_ASSIGN_CASE = (update(Case).where(Case.id == bindparam("b_case"))
+                .values(assignee_id=bindparam("b_user"), status=CaseStatus.ASSIGNED, slot_channel=bindparam("b_channel"),
+                        last_activity_at=bindparam("b_now")))
+
+
 def _record(session: Session, **values) -> int:
-    return session.execute(insert(RoutingDecision).values(**values).returning(RoutingDecision.id)).scalar_one()
+    return _read(session, _RECORD, values).scalar_one()
 
 
 def _overflow_at(queue: _QueueProfile, case, relaxed: bool) -> datetime | None:
@@ -268,17 +308,26 @@ def route_case(session: Session, case_id: int, now: datetime | None = None) -> E
     if case is None or not _is_waiting(case):
         return Effects()
     queue = _queue_profile(session, case.queue_id)
+    return _decide(session, case, queue, _candidates(session, queue, case.channel), now)
+
+
+def _decide(session: Session, case, queue: _QueueProfile, pool: list[rules.Candidate], now: datetime) -> Effects:
+    """Route one locked waiting case among `pool` (its queue's agents on its channel) and store the decision.
+    The winner's entry in `pool` is replaced by their new load, so a batch can go on with the same pool."""
     need = rules.Need(case.channel.value, case.language, queue.skills, case.is_skill_relaxed)
     declined = _declined(session, case)
-    evaluation = rules.evaluate(queue.strategy, need, _candidates(session, queue, case.channel), declined)
+    evaluation = rules.evaluate(queue.strategy, need, pool, declined)
     pick, lost = None, 0
     for ranked in evaluation.ranked:
         if _reserve(session, ranked.candidate, case.channel, now):
             pick = ranked.candidate
             break
         evaluation.filtered[rules.CAPACITY].append(ranked.candidate)   # lost a race for the last slot
+        pool[pool.index(ranked.candidate)] = replace(ranked.candidate, used=ranked.candidate.slots)
         lost += 1
     evaluation.ranked = evaluation.ranked[lost:]
+    if pick is not None:
+        pool[pool.index(pick)] = replace(pick, used=pick.used + 1, last_assigned_at=now)
     explanation = _explanation(queue, need, evaluation, pick, declined)
     decision = {"case_id": case.id, "queue_id": case.queue_id, "strategy": queue.strategy,
                 "explanation": explanation, "created_at": now}
@@ -292,14 +341,44 @@ def route_case(session: Session, case_id: int, now: datetime | None = None) -> E
         decision_id = _record(session, kind=DecisionKind.OFFER, outcome=DecisionOutcome.OFFERED, user_id=pick.user_id,
                               rule=f"{queue.strategy}: offered, accept within the timeout", expires_at=expires_at,
                               **decision)
-        session.execute(update(Case).where(Case.id == case.id).values(offered_to_id=pick.user_id,
-                                                                        slot_channel=case.channel))
+        _write(session, _OFFER_CASE, {"b_case": case.id, "b_user": pick.user_id, "b_channel": case.channel},
+               Case, case.id, offered_to_id=pick.user_id, slot_channel=case.channel)
         return Effects(offered=[Offer(decision_id, case.id, pick.user_id, expires_at)])
     _record(session, kind=DecisionKind.ASSIGNMENT, outcome=DecisionOutcome.ASSIGNED, user_id=pick.user_id,
             rule=f"{queue.strategy}: assigned directly", **decision)
-    session.execute(update(Case).where(Case.id == case.id).values(
-        assignee_id=pick.user_id, status=CaseStatus.ASSIGNED, slot_channel=case.channel, last_activity_at=now))
+    _write(session, _ASSIGN_CASE, {"b_case": case.id, "b_user": pick.user_id, "b_channel": case.channel, "b_now": now},
+           Case, case.id, assignee_id=pick.user_id, status=CaseStatus.ASSIGNED, slot_channel=case.channel,
+           last_activity_at=now)
     return Effects(assigned=[(case.id, pick.user_id, case.queue_id)])
+
+
+_WAITING = (select(*_CASE_COLUMNS)
+            .where(Case.queue_id == bindparam("queue_id"), Case.status == CaseStatus.NEW,
+                   Case.assignee_id.is_(None), Case.offered_to_id.is_(None))
+            .order_by(Case.priority.desc(), Case.queued_at).limit(bindparam("limit"))
+            .with_for_update(skip_locked=True))
+
+
+def route_waiting(session: Session, queue_id: int, limit: int = 50, now: datetime | None = None) -> Effects:
+    """Route up to `limit` waiting cases of one queue, best first, in one transaction (a burst arrived,
+    or capacity freed for many). Each case gets its own decision and explanation exactly as `route_case`
+    would give it; the queue and its agents are read once and their load is kept in memory across the
+    batch, while every slot is still taken by the guarded UPDATE. Cases another transaction holds locked
+    are skipped (PostgreSQL SKIP LOCKED; SQLite serialises writers). Flushes; the caller commits.
+    """
+    now = now or utcnow()
+    cases = _read(session, _WAITING, {"queue_id": queue_id, "limit": limit}).all()
+    if not cases:
+        return Effects()
+    queue = _queue_profile(session, queue_id)
+    pools: dict[Channel, list[rules.Candidate]] = {}
+    effects = Effects()
+    for case in cases:
+        pool = pools.get(case.channel)
+        if pool is None:
+            pool = pools[case.channel] = _candidates(session, queue, case.channel)
+        effects.merge(_decide(session, case, queue, pool, now))
+    return effects
 
 
 # ---- offers ----------------------------------------------------------------------------------------
@@ -435,17 +514,23 @@ def _probe():
 
 
 _PROBE = _probe()
+_AGENT_SKILLS = select(UserSkill.skill_id, UserSkill.level).where(UserSkill.user_id == bindparam("user_id"))
+_AGENT_QUEUES = (select(Queue.id, Queue.priority).join(QueueMember, QueueMember.queue_id == Queue.id)
+                 .where(QueueMember.user_id == bindparam("user_id"), Queue.is_active))
+_QUEUE_NEEDS = (select(QueueSkill.queue_id, QueueSkill.skill_id, QueueSkill.min_level, QueueSkill.is_essential)
+                .where(QueueSkill.queue_id.in_(bindparam("queue_ids", expanding=True))))
+_AGENT = select(User.presence, User.languages).where(User.id == bindparam("user_id"), User.is_active)
+_AGENT_CAPACITY = (select(UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
+                   .where(UserCapacity.user_id == bindparam("user_id")))
 
 
 def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], languages: list[str],
                       limit: int) -> list[int]:
     """The first waiting cases `user_id` could take, best first. Priorities are walked from the top and
     the walk stops at the first priority with a match, so a backlog costs a few index probes."""
-    skills = dict(session.execute(select(UserSkill.skill_id, UserSkill.level).where(UserSkill.user_id == user_id)).all())
-    queues = session.execute(select(Queue.id, Queue.priority).join(QueueMember, QueueMember.queue_id == Queue.id)
-                             .where(QueueMember.user_id == user_id, Queue.is_active)).all()
-    needs = session.execute(select(QueueSkill.queue_id, QueueSkill.skill_id, QueueSkill.min_level, QueueSkill.is_essential)
-                            .where(QueueSkill.queue_id.in_([q.id for q in queues]))).all()
+    skills = dict(_read(session, _AGENT_SKILLS, {"user_id": user_id}).all())
+    queues = _read(session, _AGENT_QUEUES, {"user_id": user_id}).all()
+    needs = _read(session, _QUEUE_NEEDS, {"queue_ids": [q.id for q in queues]}).all()
     servable = []
     for queue in queues:
         lacking = [n for n in needs if n.queue_id == queue.id and skills.get(n.skill_id, 0) < n.min_level]
@@ -454,7 +539,7 @@ def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], l
     for priority in sorted(Priority, reverse=True):
         found = []
         for queue, relaxed_only in servable:
-            rows = session.execute(_PROBE, {"queue_id": queue.id, "priority": priority, "channels": channels,
+            rows = _read(session, _PROBE, {"queue_id": queue.id, "priority": priority, "channels": channels,
                                             "languages": languages, "relaxed_only": relaxed_only,
                                             "user_id": user_id, "limit": limit})
             found += [(rules.waiting_order(int(r.priority), r.queued_at, queue.priority), r.id) for r in rows]
@@ -471,12 +556,10 @@ def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects
     strategy still picks among all who could take it. A no-op for an agent who is not available. Flushes.
     """
     now = now or utcnow()
-    user = session.execute(select(User.presence, User.languages).where(User.id == user_id, User.is_active)).one_or_none()
+    user = _read(session, _AGENT, {"user_id": user_id}).one_or_none()
     if user is None or user.presence is not Presence.AVAILABLE:
         return Effects()
-    spare = [c for c, slots, used in session.execute(
-        select(UserCapacity.channel, UserCapacity.slots, UserCapacity.used).where(UserCapacity.user_id == user_id))
-        if used < slots]
+    spare = [c for c, slots, used in _read(session, _AGENT_CAPACITY, {"user_id": user_id}) if used < slots]
     if not spare:
         return Effects()
     for case_id in _waiting_case_ids(session, user_id, spare, list(user.languages or ()), 3):

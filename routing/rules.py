@@ -8,6 +8,7 @@ outcome never depends on the order rows came back in.
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from functools import cached_property
 
 # Reasons a candidate is not eligible, in the order they are checked.
 PRESENCE, LANGUAGE, SKILL, CAPACITY, DECLINED = "presence", "language", "skill", "capacity", "declined"
@@ -34,7 +35,7 @@ class Need:
     skills: tuple[SkillNeed, ...] = ()
     is_relaxed: bool = False
 
-    @property
+    @cached_property
     def required_skills(self) -> tuple[SkillNeed, ...]:
         return tuple(s for s in self.skills if s.is_essential or not self.is_relaxed)
 

@@ -92,6 +92,10 @@ def _churn(rq_redis, rng: random.Random, agent_ids: list[int], samples: list) ->
                 owned = session.execute(select(Case.id).where(Case.status == CaseStatus.ASSIGNED)).scalars().all()
             for case_id in rng.sample(owned, min(3, len(owned))):
                 _step(rq_redis, engine.resolve if rng.random() < 0.8 else engine.return_to_queue, case_id)
+            if owned and rng.random() < 0.5:           # freed slots taken by a batch of a queue's waiting cases
+                with transaction() as session:
+                    queue_id = session.execute(select(Case.queue_id).where(Case.id == owned[0])).scalar_one()
+                _step(rq_redis, engine.route_waiting, queue_id, 10)
         with transaction() as session:
             samples.append(_capacity_exceeded(session))
         time.sleep(0.02)

@@ -253,3 +253,28 @@ def test_reconcile_recounts_slots_from_cases(db_session, benefits):
     assert engine.reconcile(db_session, maria.id) == {Channel.EMAIL: 1}
     db_session.commit()
     assert _used(db_session, maria.id, Channel.EMAIL) == 1
+
+
+def test_a_batch_of_waiting_cases_is_routed_in_one_step_with_a_decision_and_explanation_each(db_session, benefits):
+    queue, maria, james, _away = benefits
+    for agent in (maria, james):
+        db_session.get(UserCapacity, (agent.id, Channel.EMAIL)).slots = 2
+    now = utcnow()
+    spanish = open_case(db_session, "benefits", language="es", priority=Priority.URGENT, queued_at=now)
+    english = [open_case(db_session, "benefits", language="en", queued_at=now + timedelta(seconds=n))
+               for n in range(4)]
+    db_session.commit()
+    effects = engine.route_waiting(db_session, queue.id, limit=10, now=now + timedelta(minutes=1))
+    db_session.commit()
+    assert effects.assigned[0] == (spanish.id, maria.id, queue.id)          # urgent first, only Maria speaks es
+    assert [owner for _case_id, owner, _q in effects.assigned] == [maria.id, james.id, maria.id, james.id]
+    assert _used(db_session, maria.id, Channel.EMAIL) == slots_held(db_session, maria.id, Channel.EMAIL) == 2
+    assert _used(db_session, james.id, Channel.EMAIL) == slots_held(db_session, james.id, Channel.EMAIL) == 2
+    picks = [_decisions(db_session, case.id) for case in (spanish, *english)]
+    assert all(len(decisions) == 1 for decisions in picks)
+    loads = [d[0].explanation["pick"]["used"] for d in picks[:4]]
+    assert loads == [0, 0, 1, 1]                        # the load seen by each decision counts the batch's own
+    last = picks[4][0]
+    assert last.outcome is DecisionOutcome.NO_CANDIDATE and last.explanation["filtered"]["capacity"] == 2
+    assert "2 at capacity" in explain.describe(last)
+    assert engine.route_waiting(db_session, queue.id).assigned == []      # only the last waits, and nobody is free

@@ -8,6 +8,7 @@ from pathlib import Path
 from flask import Flask
 
 from caseworker import embedded_redis
+from channels.csat import CsatSettings
 from channels.settings import ChannelSettings, Mailbox, SmtpServer
 
 
@@ -99,8 +100,15 @@ class DefaultConfig:
     PHONE_QUEUE = "general"                   # the demo's General Enquiries answers the 311 line
     PHONE_SIGNATURE_TOLERANCE_SECONDS = 300
 
+    # Satisfaction survey (issue 7): sent when a case is resolved; its signed link works this many days;
+    # how often one client may answer.
+    CSAT_ENABLED = True
+    CSAT_LINK_MAX_AGE_DAYS = 14
+    CSAT_RATE_LIMIT = "10 per minute; 100 per hour"
+
 
 _BOOLEAN_KEYS = {"SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED", "TESTING", "MAIL_ACKNOWLEDGE"}
+_BOOLEAN_KEYS |= {"CSAT_ENABLED"}
 
 
 def load(app: Flask, overrides: dict | None) -> None:
@@ -171,3 +179,10 @@ def channel_settings(app: Flask) -> ChannelSettings:
         mailgun_signing_key=c["MAILGUN_SIGNING_KEY"],
         webhook_username=c["WEBHOOK_USERNAME"], webhook_password=c["WEBHOOK_PASSWORD"],
     )
+
+
+def csat_settings(app: Flask) -> CsatSettings:
+    """The part of the config that the satisfaction survey (channels.csat) reads."""
+    c = app.config
+    return CsatSettings(secret_key=c["SECRET_KEY"], max_age_days=float(c["CSAT_LINK_MAX_AGE_DAYS"]),
+                        enabled=bool(c["CSAT_ENABLED"]))

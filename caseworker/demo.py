@@ -47,6 +47,7 @@ from models import (
     SlaKind,
     SlaPolicy,
     SlaStage,
+    SurveyResponse,
     User,
     UserCapacity,
     UserSkill,
@@ -379,10 +380,14 @@ class _CaseWriter:
         if past := [e for case_id, spec in zip(ids, specs) for e in self._past_sla_events(case_id, spec)]:
             self.session.execute(insert(SlaEvent), past)
         self.session.execute(insert(ReferenceCounter), [{"year": y, "value": n} for y, n in numbers.items()])
+        if surveys := _survey_rows(random.Random(self.rng.getrandbits(64)), self.now, ids, specs,
+                                   {p.id: p for p in self.people}):
+            self.session.execute(insert(SurveyResponse), surveys)
         by_status = defaultdict(int)
         for spec in specs:
             by_status[spec["status"].value] += 1
-        return {"cases": len(specs), "interactions": len(interactions), **{f"{k} cases": v for k, v in sorted(by_status.items())}}
+        return {"cases": len(specs), "interactions": len(interactions), **{f"{k} cases": v for k, v in sorted(by_status.items())},
+                "surveys sent": len(surveys), "surveys answered": sum(1 for r in surveys if r["score"] is not None)}
 
     def _past_sla_events(self, case_id: int, spec: dict) -> list[dict]:
         """The warnings and breaches an open case's running clocks would have fired before now, recorded as
@@ -549,3 +554,38 @@ class _CaseWriter:
                              delivery_status=DeliveryStatus.SENT)
         return self._row(spec, InteractionKind.CALL, Direction.OUTBOUND, at, f"Called back. {text}",
                          author=assignee.id, channel=Channel.PHONE, contact_point_id=person.phone_point)
+
+
+# ---- satisfaction surveys (issue 7) ---------------------------------------------------------------------
+
+SURVEY_SCORE_WEIGHTS = {5: 46, 4: 24, 3: 12, 2: 8, 1: 10}      # the usual J-shape of public-service CSAT
+
+
+def _survey_rows(rng: random.Random, now: datetime, ids: list[int], specs: list[dict],
+                 people: dict[int, "_Person"]) -> list[dict]:
+    """The surveys the resolved and closed cases were sent (by chat for chats, else to an email address; a
+    case with neither was not asked), about 40% answered, some with a comment in the person's language.
+    Each agent leans a little better or worse, so the per-agent reports have something to tell."""
+    lean: dict[int, int] = {}
+    rows = []
+    for case_id, spec in zip(ids, specs):
+        agent_id, person = spec["assignee_id"], people[spec["constituent_id"]]
+        if spec.get("resolved_at") is None or agent_id is None:
+            continue
+        if spec["channel"] is not Channel.CHAT and person.email_point is None:
+            continue
+        sent_at = min(spec["resolved_at"] + timedelta(minutes=rng.randint(1, 10)), now)
+        row = {"case_id": case_id, "agent_id": agent_id, "queue_id": spec["queue_id"], "language": spec["language"],
+               "channel": Channel.CHAT if spec["channel"] is Channel.CHAT else Channel.EMAIL, "sent_at": sent_at,
+               "score": None, "comment": None, "answered_at": None}
+        if rng.random() < 0.4:
+            score = _weighted(rng, SURVEY_SCORE_WEIGHTS)
+            if rng.random() < 0.3:
+                score = max(1, min(5, score + lean.setdefault(agent_id, rng.choice((-1, 0, 0, 1)))))
+            row["score"] = score
+            row["answered_at"] = min(sent_at + timedelta(minutes=rng.randint(3, 4320)), now)
+            if rng.random() < 0.35:
+                mood = "good" if score >= 4 else "mixed" if score == 3 else "bad"
+                row["comment"] = rng.choice(content.CSAT_COMMENTS[spec["language"]][mood])
+        rows.append(row)
+    return rows

@@ -422,3 +422,32 @@ RESOLUTION_SUMMARIES = [
     "Permit issued with conditions.",
     "Inspection found no violation; constituent informed.",
 ]
+
+# Satisfaction survey comments (issue 7), by language and by how the answer went.
+CSAT_COMMENTS = {
+    "en": {
+        "good": ["Quick and friendly, thank you.", "Fixed within a week. Great job.",
+                 "The caseworker kept me informed the whole time.", "Clear answer, no runaround.",
+                 "Much better than I expected from the city."],
+        "mixed": ["It got done, but it took a while.", "Had to explain the problem twice.",
+                  "OK in the end; the first reply was a template."],
+        "bad": ["Nobody came; the case was just closed.", "Three weeks and the pothole is still there.",
+                "The answer did not address my question.", "I never heard back after the first email."],
+    },
+    "es": {
+        "good": ["Rápidos y amables, gracias.", "Lo arreglaron en una semana. Excelente.",
+                 "Me mantuvieron informada todo el tiempo.", "Respuesta clara y en español, se agradece."],
+        "mixed": ["Se resolvió, pero tardaron bastante.", "Tuve que explicar el problema dos veces.",
+                  "Bien al final, aunque la primera respuesta fue automática."],
+        "bad": ["Nadie vino y cerraron el caso.", "Tres semanas y el problema sigue igual.",
+                "La respuesta no tenía que ver con mi pregunta."],
+    },
+    "it": {
+        "good": ["Veloci e gentili, grazie.", "Risolto in una settimana. Ottimo lavoro.",
+                 "Mi hanno tenuto aggiornato per tutto il tempo.", "Risposta chiara, e in italiano."],
+        "mixed": ["Risolto, ma ci è voluto parecchio.", "Ho dovuto spiegare il problema due volte.",
+                  "Alla fine bene, ma la prima risposta era generica."],
+        "bad": ["Non è venuto nessuno e la pratica è stata chiusa.", "Dopo tre settimane il problema è ancora lì.",
+                "La risposta non riguardava la mia domanda."],
+    },
+}

@@ -118,13 +118,23 @@ def queue_acknowledgement(session: Session, case: Case, status_secret: str | Non
     With `status_secret` (web form cases) it tells how to follow the case on the public status page.
     """
     language = case.language if case.language in ACKNOWLEDGEMENT_SUBJECT else "en"
+    return queue_automatic(session, case, template=f"acknowledgement.{language}.txt",
+                           subject=f"{ACKNOWLEDGEMENT_SUBJECT[language]}: {case.subject}"[:400],
+                           auto_submitted="auto-replied", status_secret=status_secret,
+                           status_url=f"{settings().public_url.rstrip('/')}/status")
+
+
+def queue_automatic(session: Session, case: Case, *, template: str, subject: str, auto_submitted: str,
+                    **context) -> Interaction:
+    """A message the system writes on `case` (no author) from the text template `template`, threaded like a
+    reply and marked Auto-Submitted (RFC 3834: `auto_submitted` is "auto-replied" or "auto-generated") so that
+    auto-responders leave it alone. The template gets `name`, `reference`, `service_name` and `context`.
+    Flushes; raises NoEmailAddress."""
     name = case.constituent.display_name if case.constituent else ""
-    config = settings()
-    body = _templates().get_template(f"acknowledgement.{language}.txt").render(
-        name=name, reference=case.reference, service_name=config.service_name, status_secret=status_secret,
-        status_url=f"{config.public_url.rstrip('/')}/status")
-    subject = _subject(case, f"{ACKNOWLEDGEMENT_SUBJECT[language]}: {case.subject}"[:400])
-    return _queue(session, case, subject=subject, body=body, author_id=None, meta={"auto_submitted": "auto-replied"})
+    body = _templates().get_template(template).render(name=name, reference=case.reference,
+                                                      service_name=settings().service_name, **context)
+    return _queue(session, case, subject=_subject(case, subject), body=body, author_id=None,
+                  meta={"auto_submitted": auto_submitted})
 
 
 def compose(interaction: Interaction) -> EmailMessage:

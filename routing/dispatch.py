@@ -74,6 +74,8 @@ def announce(redis: Redis, effects: Effects) -> None:
         _schedule_return(queue, user_id, presence, at)
     for user_id in sorted(effects.freed):
         request_fill(redis, user_id)
+    for case_id in effects.resolved:
+        signals.case_resolved.send(case_id)
 
 
 def _schedule_return(queue: Queue, user_id: int, presence: str, at: datetime) -> None:

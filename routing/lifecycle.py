@@ -99,6 +99,8 @@ def change_status(session: Session, case_id: int, status: CaseStatus, by_user_id
                   f"Status changed from {STATUS_WORDS[old]} to {STATUS_WORDS[status]}.")
     if status is CaseStatus.NEW:
         effects.merge(engine.route_case(session, case_id, now))
+    if status is CaseStatus.RESOLVED:
+        effects.resolved.append(case_id)      # announced after commit (the satisfaction survey follows it)
     return effects
 
 

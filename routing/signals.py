@@ -10,3 +10,4 @@ offer_closed = _signals.signal("offer_closed")     # sender: case_id; offer_id=,
 presence_changed = _signals.signal("presence_changed")   # sender: user_id; presence=
 sla_warning = _signals.signal("sla_warning")       # sender: case_id; kind=, assignee_id=, due_at= (ISO)
 sla_breached = _signals.signal("sla_breached")     # sender: case_id; kind=, assignee_id=, due_at= (ISO), priority=
+case_resolved = _signals.signal("case_resolved")   # sender: case_id  (a person marked it resolved)

@@ -13,7 +13,7 @@ from datetime import datetime
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 from markupsafe import Markup, escape
-from redis import Redis
+from redis import Redis, RedisError
 from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload, selectinload
 from werkzeug.routing import BuildError
@@ -65,6 +65,9 @@ log = logging.getLogger(__name__)
 
 VIEWING_SECONDS = 45          # the page says it is still open every 20 s
 TYPING_SECONDS = 8
+# A reply is committed before its send is enqueued: while Redis restarts, the enqueue waits here and the
+# reply shows as queued (the caseworker's work is kept and goes out when Redis is back).
+_sends = jobs.Backlog()
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 bp.before_request(require_role(Role.AGENT))
@@ -270,7 +273,12 @@ def _header_context(case: Case) -> dict:
 
 
 def _others(case_id: int, kind: str) -> list[User]:
-    ids = [i for i in present_user_ids(redis_client(), case_id, kind) if i != current_user.id]
+    try:
+        present = present_user_ids(redis_client(), case_id, kind)
+    except RedisError:          # Redis is restarting: the page still opens, without who else is on it
+        log.warning("case %s: redis unavailable, page shown without collision marks", case_id)
+        return []
+    ids = [i for i in present if i != current_user.id]
     if not ids:
         return []
     return list(Session.execute(select(User).where(User.id.in_(ids)).order_by(User.display_name)).scalars())
@@ -405,7 +413,8 @@ def reply(case_id: int):
     _audit_change(case, "reply", interaction_id=message.id)
     message_id = message.id
     Session.commit()
-    jobs.request_send(rq_connection(), message_id)
+    redis = rq_connection()
+    _sends.run(lambda: redis, lambda connection: jobs.request_send(connection, message_id))
     _changed(case_id)
     flash("Your reply is queued for sending.", "success")
     return _back(case_id)

@@ -11,6 +11,7 @@ import routing
 from caseworker import cases
 from caseworker.access import can_see_case
 from caseworker.extensions import redis_client, rq_connection, socketio, socketio_queue_options
+from channels import jobs as channel_jobs
 from channels import signals as channel_signals
 from models import Case, Presence, QueueMember, Role, Session, get_engine
 from routing import engine as routing_engine
@@ -372,7 +373,12 @@ def push_sla_breached(case_id: int, *, kind: str, assignee_id: int | None = None
 @channel_signals.case_changed.connect
 def arm_sla_timers(case_id: int, **_ids) -> None:
     """A person changed the case (status, priority, queue): its SLA clocks follow and its timers are set again."""
-    routing.request_sla_timers(rq_connection(), case_id)
+    redis = rq_connection()
+    _sla_requests.run(lambda: redis, lambda connection: routing.request_sla_timers(connection, case_id))
+
+
+# The change is committed already: while Redis restarts, re-arming its SLA timers waits here.
+_sla_requests = channel_jobs.Backlog()
 
 
 # The case page's timeline and header follow the chat too.

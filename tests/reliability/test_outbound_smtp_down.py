@@ -134,3 +134,39 @@ def test_a_batch_cut_short_by_the_server_sends_no_message_twice(procs, centre, e
         controller.stop()
     ids = [m["Message-ID"] for m in sink.received]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 3, ids
+
+
+def test_a_reply_written_while_redis_is_down_is_kept_and_sent_when_it_is_back(procs, centre, env, smtp_port,
+                                                                               redis_server):
+    with transaction() as session:
+        case_id = open_case(session, centre.category, email="ana.lopez@mail.example").id
+        supervisor = make_user(session, Role.SUPERVISOR).email
+    sink = mailtools.SmtpSink(smtp_port)
+    controller = Controller(sink, hostname="127.0.0.1", port=smtp_port, ready_timeout=10)
+    controller.start()
+    try:
+        url = procs.web(free_port())
+        procs.worker()
+        http = sign_in(url, supervisor, PASSWORD)
+        page = http.get(f"{url}/cases/{case_id}", timeout=20).text
+        redis_server.stop()
+        answer = http.post(f"{url}/cases/{case_id}/reply", timeout=20, allow_redirects=False, data={
+            "csrf_token": csrf_token(page), "body": REPLY, "last_seen": _last_seen(page)})
+        assert answer.status_code in (302, 303), answer.status_code
+        assert _delivery(http.get(f"{url}/cases/{case_id}", timeout=20).text) == ["queued"]
+        redis_server.start()
+        came_back = time.monotonic()
+        eventually(lambda: len(sink.received) >= 1, "the reply to be sent once Redis is back", timeout=30)
+        sent_after = time.monotonic() - came_back
+        time.sleep(2)
+    finally:
+        controller.stop()
+    assert len(sink.received) == 1 and REPLY in sink.received[0].get_content()
+    assert "backlog" in procs.log("web")
+    figures("reply written during the outage: answered %s, sent %.1f s after Redis was back", answer.status_code,
+            sent_after)
+
+
+def _last_seen(case_page: str) -> str:
+    found = re.search(r'name="last_seen" type="hidden" value="(\d*)"', case_page)
+    return found.group(1) if found else ""

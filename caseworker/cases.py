@@ -383,7 +383,7 @@ def attachment(case_id: int, attachment_id: int):
     except FileNotFoundError:
         abort(404)
     return Response(data, mimetype="application/octet-stream", headers={
-        "Content-Disposition": f"attachment; filename=\"{found.filename.replace(chr(34), '')}\"",
+        "Content-Disposition": storage.content_disposition(found.filename),
         "X-Content-Type-Options": "nosniff"})
 
 

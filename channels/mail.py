@@ -98,7 +98,7 @@ def ingest_message(session: Session, raw: InboundRaw, prepared: Prepared) -> Out
         raise prepared.error
     parsed, message = prepared.parsed, prepared.message
     key = message_key(parsed, message)
-    existing = _interaction_by_message_id(session, key)
+    existing = intake.existing(session, Channel.EMAIL, key)        # (id, case_id): no ORM object needed
     if existing is not None:
         return Outcome(OutcomeKind.DUPLICATE, raw.id, existing.case_id, existing.id, key)
     if parsed.is_bounce:
@@ -195,7 +195,7 @@ def _keep_attachments(session: Session, interaction_id: int, parsed: ParsedEmail
     root = settings().attachment_dir
     for part in parsed.attachments:
         digest = storage.store(root, part.data)
-        session.add(Attachment(interaction_id=interaction_id, filename=(part.filename or "attachment")[:255],
+        session.add(Attachment(interaction_id=interaction_id, filename=storage.safe_filename(part.filename or ""),
                                content_type=(part.content_type or "application/octet-stream")[:255],
                                size=len(part.data), sha256=digest, is_inline=part.inline,
                                content_id=(part.content_id or None) and part.content_id[:255]))

@@ -9,6 +9,7 @@ import smtplib
 from collections.abc import Callable
 from pathlib import Path
 import ssl
+import unicodedata
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr, make_msgid
 
@@ -137,13 +138,28 @@ def queue_automatic(session: Session, case: Case, *, template: str, subject: str
                   meta={"auto_submitted": auto_submitted})
 
 
+def header_text(value: str) -> str:
+    """`value` on one line, fit for a mail header: line breaks and other control characters become spaces.
+
+    Subjects and names come from outside (an encoded-word can decode to CR LF), and a line break in a header
+    would start a new header (Bcc: ...). Pure.
+    """
+    return " ".join("".join(" " if unicodedata.category(c) == "Cc" else c for c in value).split())
+
+
 def compose(interaction: Interaction) -> EmailMessage:
-    """The RFC 5322 message for an outbound interaction."""
+    """The RFC 5322 message for an outbound interaction; every header value on one line (see header_text).
+
+    Raises ValueError when the stored recipient is not one plain address.
+    """
     config = settings()
     message = EmailMessage()
-    message["From"] = formataddr((config.service_name, config.service_address))
-    message["To"] = interaction.meta["to"]
-    message["Subject"] = interaction.subject
+    message["From"] = formataddr((header_text(config.service_name), config.service_address))
+    recipient = interaction.meta["to"]
+    if header_text(recipient) != recipient or "," in recipient:
+        raise ValueError(f"interaction {interaction.id}: the recipient is not one plain address")
+    message["To"] = recipient
+    message["Subject"] = header_text(interaction.subject)
     message["Date"] = format_datetime(interaction.created_at)
     message["Message-ID"] = f"<{interaction.external_id}>"
     if interaction.meta.get("in_reply_to"):
@@ -156,7 +172,7 @@ def compose(interaction: Interaction) -> EmailMessage:
     for attachment in interaction.attachments:
         maintype, _, subtype = attachment.content_type.partition("/")
         message.add_attachment(storage.read(config.attachment_dir, attachment.sha256), maintype=maintype,
-                               subtype=subtype or "octet-stream", filename=attachment.filename)
+                               subtype=subtype or "octet-stream", filename=storage.safe_filename(attachment.filename))
     return message
 
 

@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 from redis import Redis
 
 import routing
-from channels import inbound, intake, jobs, outbound, signals
+from channels import inbound, intake, jobs, outbound, signals, storage
 from channels.webform import SOURCE, Submission, to_contact
 from models import Attachment, Case, Channel, ContactPoint, InboundStatus, Interaction, utcnow
 
@@ -43,7 +43,7 @@ def take(session: Session, submission: Submission, subject: str) -> Receipt:
         case = session.get(Case, raw.case_id)
         return Receipt(case.id, case.reference, None, None)
     result = intake.ingest(session, to_contact(submission, subject), inbound_raw_id=raw.id)
-    session.add_all(Attachment(interaction_id=result.interaction_id, filename=a["filename"],
+    session.add_all(Attachment(interaction_id=result.interaction_id, filename=storage.safe_filename(a["filename"]),
                                content_type=a["content_type"], size=a["size"], sha256=a["sha256"])
                     for a in submission.attachments)
     case = session.get(Case, result.case_id)

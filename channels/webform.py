@@ -60,7 +60,7 @@ def to_contact(submission: Submission, subject: str) -> NormalizedContact:
     if submission.language not in LANGUAGES:
         raise InvalidContact("unknown language")
     return NormalizedContact(
-        channel=Channel.WEBFORM, sender=sender(submission), subject=subject[:500],
+        channel=Channel.WEBFORM, sender=sender(submission), subject=" ".join(subject.split())[:500],   # one line
         body_text=submission.description, external_id=f"webform-{submission.token}" if submission.token else None,
         language=submission.language, category_code=submission.category_code,
         meta={"address": submission.address, "phone": submission.phone and e164(submission.phone),

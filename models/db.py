@@ -37,7 +37,12 @@ def _begin(conn) -> None:
 
 
 def make_engine(url: str, **kwargs) -> Engine:
-    """Create an engine for `url` with this project's per-dialect settings. Does not connect."""
+    """Create an engine for `url` with this project's per-dialect settings. Does not connect.
+
+    Statement parameters are personal data (addresses, names, message text): they are kept out of SQLAlchemy's
+    log lines and out of the text of its errors, which the callers log.
+    """
+    kwargs.setdefault("hide_parameters", True)
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":

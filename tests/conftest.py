@@ -23,6 +23,7 @@ from sqlalchemy.engine import make_url
 
 from caseworker import create_app, embedded_redis
 from models import Base, Session, get_engine, init_engine, make_engine, migrate
+from tests.security.logpii import pytest_addoption, pytest_runtest_call  # noqa: F401  (`--check-log-pii`)
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = ROOT.parent / "shared"

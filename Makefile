@@ -21,7 +21,7 @@ run: setup $(MO_FILES) $(VENDOR)
 test: setup-dev $(MO_FILES) $(VENDOR)
 	tests/install-system-packages.sh
 	@$(MAKE) --no-print-directory node_modules/.installed
-	$(BIN)/python -m tests.engines
+	$(BIN)/python -m tests.engines -- --check-log-pii
 
 # Refreshes docs/screenshots from the browser tests (an ordinary test run writes them to scratch folders).
 screenshots: setup-dev $(MO_FILES) $(VENDOR)

@@ -7,6 +7,7 @@ from sqlalchemy import text
 import routing
 from caseworker import config, extensions, logconfig
 from channels import csat as channel_csat
+from channels import retention as channel_retention
 from channels import settings as channel_settings
 from models import Session, init_engine
 
@@ -38,6 +39,7 @@ def create_app(overrides: dict | None = None) -> Flask:
                       return_unanswered_after_seconds=app.config["ROUTING_RETURN_UNANSWERED_SECONDS"])
     channel_settings.configure(config.channel_settings(app))
     channel_csat.configure(config.csat_settings(app))
+    channel_retention.configure(config.retention_settings(app))
     routing.configure_sla(warning_percent=app.config["SLA_WARNING_PERCENT"],
                           warning_max_minutes=app.config["SLA_WARNING_MAX_MINUTES"],
                           sweep_seconds=app.config["SLA_SWEEP_SECONDS"])
@@ -74,11 +76,12 @@ def _init_extensions(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
-    from caseworker import (admin, apikeys, auth, cases, chat, console, constituents, inbox, intake, macros,
-                            open311, phone, public, queues, survey, wallboard)
+    from caseworker import (admin, apikeys, auth, cases, chat, console, constituents, inbox, intake, legal_hold,
+                            macros, open311, phone, public, queues, reports, survey, twofactor, wallboard)
 
-    for blueprint in (auth.bp, inbox.bp, queues.bp, cases.bp, constituents.bp, console.bp, admin.bp, apikeys.bp,
-                      macros.bp, intake.bp, phone.bp, phone.webhook_bp, open311.bp, public.bp, survey.bp, wallboard.bp):
+    for blueprint in (auth.bp, twofactor.login_bp, twofactor.bp, inbox.bp, queues.bp, cases.bp, legal_hold.bp,
+                      constituents.bp, console.bp, admin.bp, apikeys.bp, macros.bp, intake.bp, phone.bp,
+                      phone.webhook_bp, open311.bp, public.bp, survey.bp, wallboard.bp, reports.bp):
         app.register_blueprint(blueprint)
     chat.register(app)              # the public chat pages and the agent's chat panel, with their settings
 

@@ -93,10 +93,16 @@ def _verify(password_hash: str, password: str) -> bool:
 
 def _record_failure(user: User, now: datetime, max_failures: int, lock_seconds: int) -> None:
     user.failed_logins += 1
-    over = user.failed_logins - max_failures
+    lock_after_failures(user, user.failed_logins, now, max_failures=max_failures, lock_seconds=lock_seconds)
+
+
+def lock_after_failures(user: User, failures: int, now: datetime, *, max_failures: int, lock_seconds: int) -> None:
+    """Lock `user` once `failures` in a row reach `max_failures`: for lock_seconds, doubling with each further
+    failure. Used for wrong passwords and for wrong second-factor codes. Changes the user; flushes nothing."""
+    over = failures - max_failures
     if over >= 0:
         user.locked_until = now + timedelta(seconds=lock_seconds * 2 ** min(over, 10))
-        log.warning("user %s locked after %s failed logins", user.id, user.failed_logins)
+        log.warning("user %s locked after %s failed attempts", user.id, failures)
 
 
 def count_by_role(session: Session) -> dict[Role, int]:

@@ -22,7 +22,8 @@ log = logging.getLogger(__name__)
 ROOT = Path(__file__).resolve().parents[1]
 VENDOR_DIR = ROOT / "static" / "vendor"
 # package -> files of its tarball the pages load
-VENDORED = {"socket.io-client": ["dist/socket.io.min.js"]}
+VENDORED = {"socket.io-client": ["dist/socket.io.min.js"],
+            "chart.js": ["dist/chart.umd.min.js"]}          # the reports' charts (bundles @kurkle/color)
 REGISTRY = os.environ.get("NPM_CONFIG_REGISTRY", "https://registry.npmjs.org/").rstrip("/")
 
 

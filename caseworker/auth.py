@@ -1,5 +1,6 @@
 """Sign-in and sign-out, the user loader, and the role checks every console view goes through."""
 import logging
+import time
 from collections.abc import Callable
 from functools import wraps
 from urllib.parse import urlsplit
@@ -7,7 +8,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, abort, current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
-from caseworker import accounts, audit
+from caseworker import accounts, audit, totp
 from caseworker.extensions import limiter, login_manager
 from caseworker.forms import LoginForm
 from models import AuditAction, Role, Session, User
@@ -15,6 +16,11 @@ from models import AuditAction, Role, Session, User
 log = logging.getLogger(__name__)
 
 bp = Blueprint("auth", __name__)
+
+# The half-signed-in state: the password was right, the second step is owed. It lives only in the session
+# cookie and is never a login, so no staff page, partial or socket sees it as signed in.
+PENDING_KEY = "second_step"
+PENDING_SECONDS = 300
 
 
 @login_manager.user_loader
@@ -77,14 +83,41 @@ def login():
             form.password.errors.append("The email or password is not right, or the account is locked "
                                         "for a while after too many attempts.")
             return render_template("auth/login.html", form=form), 401
-        session.clear()                   # a fresh session on sign-in: nothing carried over (fixation)
-        login_user(user, remember=form.remember.data)
-        audit.record(Session(), AuditAction.LOGIN, "user", user.id)
-        Session.commit()
-        log.info("user %s signed in", user.id)
+        if totp.is_enabled(Session(), user.id):
+            Session.commit()
+            session.clear()
+            session[PENDING_KEY] = {"user_id": user.id, "remember": bool(form.remember.data),
+                                    "next": _safe_next(request.args.get("next")),
+                                    "until": time.time() + PENDING_SECONDS}
+            return redirect(url_for("twofactor_login.code"))
+        sign_in(user, remember=form.remember.data)
         return redirect(_safe_next(request.args.get("next")))
     status = 400 if form.errors else 200
     return render_template("auth/login.html", form=form), status
+
+
+def sign_in(user: User, *, remember: bool, **detail) -> None:
+    """Log `user` in on a fresh session and audit it (with `detail`, e.g. the second step's method). Commits."""
+    session.clear()                   # a fresh session on sign-in: nothing carried over (fixation)
+    login_user(user, remember=remember)
+    audit.record(Session(), AuditAction.LOGIN, "user", user.id, **detail)
+    Session.commit()
+    log.info("user %s signed in", user.id)
+
+
+def pending_second_step() -> tuple[User, dict] | None:
+    """The user who gave the right password and owes the second step, with the pending state; None when
+    there is none, it expired, or the account was disabled meanwhile (the state is dropped then)."""
+    pending = session.get(PENDING_KEY)
+    if not isinstance(pending, dict):
+        return None
+    user_id, until = pending.get("user_id"), pending.get("until")
+    fresh = isinstance(user_id, int) and isinstance(until, (int, float)) and until > time.time()
+    user = Session.get(User, user_id) if fresh else None
+    if user is None or not user.is_active:
+        session.pop(PENDING_KEY, None)
+        return None
+    return user, pending
 
 
 @bp.post("/logout")

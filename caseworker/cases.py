@@ -37,6 +37,7 @@ from caseworker.case_forms import (
 )
 from caseworker.extensions import redis_client, rq_connection
 from caseworker.forms import ConfirmForm
+from caseworker.retention_forms import LegalHoldForm
 from channels import casework, jobs, outbound, storage
 from channels import signals as channel_signals
 from channels.settings import current as channel_settings
@@ -241,6 +242,8 @@ _BUILDERS = {
     "merge_form": lambda case, **kw: MergeForm(prefix="merge", **kw),
     "link_form": lambda case, **kw: LinkForm(prefix="link", **kw),
     "confirm_form": lambda case, **kw: ConfirmForm(**kw),
+    # Legal hold (caseworker/legal_hold.py): the form asks for the other state than the case is in.
+    "legal_hold_form": lambda case, **kw: LegalHoldForm(hold="off" if case.legal_hold else "on", **kw),
 }
 
 
@@ -374,7 +377,8 @@ def attachment(case_id: int, attachment_id: int):
     """A file of the case, as a download (never shown inline: it came from outside). Audited."""
     case = case_or_404(case_id)
     found = Session.execute(select(Attachment).join(Interaction).where(
-        Attachment.id == attachment_id, Interaction.case_id == case.id)).scalar_one_or_none() or abort(404)
+        Attachment.id == attachment_id, Interaction.case_id == case.id,
+        Attachment.purged_at.is_(None))).scalar_one_or_none() or abort(404)      # retention deleted the file
     audit.record(Session(), AuditAction.VIEW, "attachment", found.id, constituent_id=case.constituent_id,
                  case_id=case.id)
     Session.commit()

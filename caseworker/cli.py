@@ -30,6 +30,8 @@ def register(app: Flask) -> None:
         app.cli.add_command(command)
     from caseworker.sla_cli import sla_cli
     app.cli.add_command(sla_cli)
+    from caseworker.retention_cli import retention_cli
+    app.cli.add_command(retention_cli)
 
 
 @click.command("simulate")
@@ -138,6 +140,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     """Run an RQ worker on QUEUES (default: channels, routing, default) with the app's configuration."""
     from caseworker import realtime
     from channels import jobs as channel_jobs
+    from channels import retention as channel_retention
 
     logconfig.configure()
     app = current_app
@@ -149,6 +152,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     channel_jobs.schedule_polling(rq_connection())      # IMAP_MAILBOXES: start the poll chain unless it runs
     channel_jobs.request_recovery(rq_connection())      # payloads a killed worker (or a Redis outage) left behind
     routing.request_sla_sweep(rq_connection())          # SLA timers lost while no worker ran; starts the sweep chain
+    channel_retention.schedule_retention(rq_connection())  # the daily retention run (one job, however many workers)
     worker_class(names, connection=rq_connection()).work(burst=burst, with_scheduler=True)
 
 

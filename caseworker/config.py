@@ -9,7 +9,9 @@ from flask import Flask
 
 from caseworker import embedded_redis
 from channels.csat import CsatSettings
+from channels.retention import RetentionSettings, parse_days
 from channels.settings import ChannelSettings, Mailbox, SmtpServer
+from models import RetentionMode
 
 
 class DefaultConfig:
@@ -34,6 +36,10 @@ class DefaultConfig:
     LOGIN_LOCK_SECONDS = 60
     LOGIN_RATE_LIMIT = "20 per minute"
     RATELIMIT_ENABLED = True
+    # Two-factor sign-in (issue 8): roles that must set it up before anything else ("supervisor,admin"), and
+    # the Fernet key the authenticator secrets are encrypted with (unset: derived from SECRET_KEY).
+    REQUIRE_2FA_ROLES: str | list = ""
+    TWOFACTOR_ENCRYPTION_KEY: str | None = None
 
     ATTACHMENT_DIR: str | None = None         # default: instance/attachments
     OUTBOX_DIR: str | None = None             # default: instance/outbox
@@ -105,6 +111,14 @@ class DefaultConfig:
     CSAT_ENABLED = True
     CSAT_LINK_MAX_AGE_DAYS = 14
     CSAT_RATE_LIMIT = "10 per minute; 100 per hour"
+
+    # Retention (issue 8): cases closed longer ago than their category's period (Category.retention_days),
+    # else this default in days ("never" / None: kept for ever), are anonymised ("anonymise") or deleted
+    # ("delete"), RETENTION_BATCH_SIZE per transaction, daily at RETENTION_RUN_HOUR UTC (None: no schedule).
+    RETENTION_DEFAULT_DAYS: int | str | None = None
+    RETENTION_MODE = "anonymise"
+    RETENTION_BATCH_SIZE = 200
+    RETENTION_RUN_HOUR: int | None = 3
 
 
 _BOOLEAN_KEYS = {"SESSION_COOKIE_SECURE", "RATELIMIT_ENABLED", "TESTING", "MAIL_ACKNOWLEDGE"}
@@ -179,6 +193,15 @@ def channel_settings(app: Flask) -> ChannelSettings:
         mailgun_signing_key=c["MAILGUN_SIGNING_KEY"],
         webhook_username=c["WEBHOOK_USERNAME"], webhook_password=c["WEBHOOK_PASSWORD"],
     )
+
+
+def retention_settings(app: Flask) -> RetentionSettings:
+    """The part of the config that retention (channels.retention) reads. Raises ValueError for a bad value."""
+    c = app.config
+    hour = c["RETENTION_RUN_HOUR"]
+    return RetentionSettings(default_days=parse_days(c["RETENTION_DEFAULT_DAYS"]), mode=RetentionMode(c["RETENTION_MODE"]),
+                             batch_size=int(c["RETENTION_BATCH_SIZE"]),
+                             run_hour=None if hour in (None, "", "never") else int(hour))
 
 
 def csat_settings(app: Flask) -> CsatSettings:

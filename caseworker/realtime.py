@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 import routing
-from caseworker import cases
+from caseworker import cases, twofactor
 from caseworker.access import can_see_case
 from caseworker.extensions import redis_client, rq_connection, socketio, socketio_queue_options
 from channels import jobs as channel_jobs
@@ -41,7 +41,7 @@ def rooms_for(user) -> list[str]:
 
 @socketio.on("connect")
 def on_connect(auth=None):
-    if not current_user.is_authenticated:
+    if not current_user.is_authenticated or twofactor.must_enrol(current_user):
         return False                                          # refuse the handshake
     for room in rooms_for(current_user):
         join_room(room)
@@ -56,6 +56,11 @@ def on_disconnect(reason=None):
         return
     if routing_presence.socket_closed(redis_client(), current_user.id, request.sid) == 0:
         routing.schedule_offline_check(rq_connection(), current_user.id, current_app.config["PRESENCE_GRACE_SECONDS"])
+
+
+def _field(data, key: str, default=None):
+    """One field of an event's payload; a payload that is not an object (a list, a string) has none."""
+    return data.get(key, default) if isinstance(data, dict) else default
 
 
 def _routing_step(step, *args) -> dict:
@@ -74,7 +79,7 @@ def _routing_step(step, *args) -> dict:
 @socketio.on("presence.set")
 def on_presence_set(data=None):
     try:
-        presence = Presence((data or {}).get("presence"))
+        presence = Presence(_field(data, "presence"))
     except ValueError:
         return {"ok": False, "error": "unknown presence"}
     result = _routing_step(routing_engine.set_presence, current_user.id, presence)
@@ -82,7 +87,7 @@ def on_presence_set(data=None):
 
 
 def _offer_id(data) -> int:
-    return int((data or {}).get("offer_id"))
+    return int(_field(data, "offer_id"))
 
 
 @socketio.on("offer.accept")
@@ -157,7 +162,7 @@ def _case_event(data) -> int | None:
     if not current_user.is_authenticated:
         return None
     try:
-        case = Session.get(Case, int((data or {}).get("case_id")))
+        case = Session.get(Case, int(_field(data, "case_id")))
     except (TypeError, ValueError):
         return None
     visible = case is not None and can_see_case(current_user, case)
@@ -193,7 +198,7 @@ def on_case_unwatch(data=None):
 
 @socketio.on("case.typing")
 def on_case_typing(data=None):
-    return _case_presence(_case_event(data), "typing", bool((data or {}).get("typing", True)))
+    return _case_presence(_case_event(data), "typing", bool(_field(data, "typing", True)))
 
 
 def push_case_changed(case_id: int, **_ids) -> None:
@@ -311,6 +316,9 @@ def on_agent_chat_message(data=None):
 def on_agent_chat_typing(data=None):
     case_id = _case_id(data)
     if f"chat:{case_id}" not in rooms():          # joined only by the chat's assignee (chat.join)
+        return
+    if not chat_web.may_join(current_user, case_id):   # handed on since: out of the room, and silent
+        leave_room(f"chat:{case_id}")
         return
     socketio.emit("chat.typing", {"typing": bool(data.get("typing"))}, to=f"chat:{case_id}", namespace=CHAT_NAMESPACE)
 

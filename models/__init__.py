@@ -31,7 +31,10 @@ from models.organisation import BusinessCalendar, Category, Queue, QueueSkill, S
 from models.reference import next_reference
 from models.routing import RoutingDecision
 from models.csat import SurveyResponse
+from models.reports import REPORT_COLUMNS  # the report indexes join the metadata with it
+from models.retention import RetentionMode, RetentionRun
 from models.sla import SlaEvent, SlaKind, SlaStage, SlaState
+from models.staff_security import StaffRecoveryCode, StaffTotp
 from models.views import SavedView
 
 __all__ = [
@@ -40,6 +43,9 @@ __all__ = [
     "ChatSession", "ChatState",
     "SlaEvent", "SlaKind", "SlaStage", "SlaState",
     "SurveyResponse",
+    "REPORT_COLUMNS",
+    "RetentionMode", "RetentionRun",
+    "StaffRecoveryCode", "StaffTotp",
     "ApiKey", "AttributeDatatype", "ServiceAttribute",
     "OPEN_STATUSES", "ROLE_ORDER", "Attachment", "AuditAction", "AuditEvent", "Base", "BusinessCalendar",
     "Case", "CaseStatus", "Category", "Channel", "Constituent", "ConstituentKind", "ContactKind",

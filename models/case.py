@@ -57,6 +57,12 @@ class Case(Base):
     # A hash of the secret given to the constituent for the public status page; never the secret itself.
     status_secret_hash: Mapped[str | None] = mapped_column(String(128))
     legal_hold: Mapped[bool] = mapped_column(default=False)
+    # Legal hold (issue 8): who placed it, when and why; while it is on, retention leaves the case alone.
+    legal_hold_reason: Mapped[str | None] = mapped_column(String(500))
+    legal_hold_by_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    legal_hold_at: Mapped[datetime | None]
+    # When retention removed the case's personal data (channels/retention.py); the skeleton stays for reports.
+    anonymised_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     # When the case started waiting for a queue; kept when re-routed, so aging is fair.
@@ -82,6 +88,7 @@ class Case(Base):
     queue: Mapped["Queue | None"] = relationship()
     constituent: Mapped["Constituent | None"] = relationship()
     assignee: Mapped["User | None"] = relationship(foreign_keys=[assignee_id])
+    legal_hold_by: Mapped["User | None"] = relationship(foreign_keys=[legal_hold_by_id])
     interactions: Mapped[list["Interaction"]] = relationship(
         back_populates="case", order_by="Interaction.occurred_at"
     )
@@ -148,6 +155,7 @@ class Attachment(Base):
     is_inline: Mapped[bool] = mapped_column(default=False)
     content_id: Mapped[str | None] = mapped_column(String(255))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    purged_at: Mapped[datetime | None]       # retention deleted the file; size and sha256 stay as the record
 
     interaction: Mapped[Interaction] = relationship(back_populates="attachments")
 
@@ -171,6 +179,7 @@ class InboundRaw(Base):
     case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
     received_at: Mapped[datetime] = mapped_column(default=utcnow)
     processed_at: Mapped[datetime | None]
+    purged_at: Mapped[datetime | None]       # retention emptied the payload
 
 
 class ReferenceCounter(Base):

@@ -20,6 +20,7 @@ class Constituent(Base):
     merged_into_id: Mapped[int | None] = mapped_column(ForeignKey("constituents.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    anonymised_at: Mapped[datetime | None]   # retention removed the personal data (channels/retention.py)
 
     contact_points: Mapped[list["ContactPoint"]] = relationship(
         back_populates="constituent", cascade="all, delete-orphan"

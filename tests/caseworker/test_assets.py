@@ -44,8 +44,9 @@ def test_the_lock_file_pins_the_socketio_client_and_install_is_idempotent(tmp_pa
     version, integrity = assets.pinned(assets.ROOT / "package-lock.json", "socket.io-client")
     assert version.startswith("4.") and integrity.startswith("sha512-")
     written = assets.install(target=tmp_path)
-    assert [p.name for p in written] == ["socket.io.min.js"]
+    assert [p.name for p in written] == ["socket.io.min.js", "chart.umd.min.js"]
     assert b"io" in (tmp_path / "socket.io.min.js").read_bytes()
+    assert b"Chart" in (tmp_path / "chart.umd.min.js").read_bytes()
     assert assets.install(target=tmp_path) == []                  # up to date: nothing fetched again
 
 

@@ -20,8 +20,12 @@ ROLES = [Role.AGENT, Role.CASEWORKER, Role.SUPERVISOR, Role.ADMIN]
 EXPECTED: dict[str, Role | str] = {
     "cases": Role.AGENT, "chat_console": Role.AGENT, "constituents": Role.AGENT, "console": Role.AGENT,
     "inbox": Role.AGENT, "phone": Role.AGENT, "queues": Role.AGENT,
-    "wallboard": Role.SUPERVISOR,
+    "wallboard": Role.SUPERVISOR, "legal_hold": Role.SUPERVISOR,
+    "reports": Role.SUPERVISOR,
     "admin": Role.ADMIN, "apikeys": Role.ADMIN, "macros": Role.ADMIN,
+    "twofactor": Role.AGENT,
+    "twofactor_login": "public: the second sign-in step; only with a pending state from a right password, "
+                       "rate limited, wrong codes lock the account",
     "auth": "public: login is rate limited and accounts lock after failures; logout needs CSRF",
     "home": "public: redirects to the inbox or to sign in",
     "healthz": "public: liveness, no data",
@@ -38,6 +42,7 @@ ENDPOINT_MINIMUM: dict[str, Role] = {
     "cases.assign": Role.SUPERVISOR, "cases.return_to_queue": Role.SUPERVISOR,
     "constituents.merge": Role.CASEWORKER, "constituents.undo_merge": Role.CASEWORKER,
     "constituents.audit_log": Role.SUPERVISOR,
+    "twofactor.staff": Role.ADMIN, "twofactor.reset": Role.ADMIN,
 }
 PROBE_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 

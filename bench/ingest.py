@@ -89,9 +89,27 @@ def _peak_rss_mb(pid: int) -> float:
     return 0.0
 
 
+def _cpu_seconds(pid: int) -> float:
+    # utime + stime of the process (fields 14 and 15 of /proc/<pid>/stat), in seconds.
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _start_workers(n: int, env: dict) -> list[subprocess.Popen]:
     return [subprocess.Popen([sys.executable, "-m", "flask", "--app", "wsgi", "worker", "channels"], cwd=ROOT,
                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(n)]
+
+
+def _wait_for_workers(rq, count: int, timeout: float = 120) -> None:
+    # A worker that starts after the store began would recover (enqueue) the first stored payloads and
+    # write while the store writes: wait until every worker is registered, i.e. past its start-up.
+    from rq import Worker
+
+    deadline = time.monotonic() + timeout
+    while Worker.count(connection=rq) < count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{count} workers did not start within {timeout} s")
+        time.sleep(0.1)
 
 
 def _pending() -> int:
@@ -127,8 +145,9 @@ def run(count: int, workers: int, database_url: str, redis_url: str, scratch: Pa
                         "CASEWORK_ATTACHMENT_DIR": str(scratch / "attachments"), "CASEWORK_LOG_LEVEL": "WARNING"}
     processes = _start_workers(workers, env)
     try:
-        time.sleep(3)                                            # let the workers start before the clock does
         rq = redis_lib.Redis.from_url(redis_url)
+        _wait_for_workers(rq, workers)        # before the clock starts, and before anything is stored
+        cpu_before = sum(_cpu_seconds(p.pid) for p in processes)
         started = time.perf_counter()
         stored = importer.store_all(Session, store)
         jobs.request_ingest(rq, [raw_id for raw_id, _new in stored])
@@ -137,6 +156,7 @@ def run(count: int, workers: int, database_url: str, redis_url: str, scratch: Pa
             time.sleep(0.05)
         elapsed = time.perf_counter() - started
         rss = max(_peak_rss_mb(p.pid) for p in processes)
+        cpu = sum(_cpu_seconds(p.pid) for p in processes) - cpu_before
     finally:
         for process in processes:
             process.terminate()
@@ -149,10 +169,14 @@ def run(count: int, workers: int, database_url: str, redis_url: str, scratch: Pa
     return {"engine": make_engine(database_url).dialect.name, "redis": "embedded" if "unix" in redis_url else "server",
             "messages": count, "workers": workers, "seconds": round(elapsed, 2),
             "store_seconds": round(stored_at - started, 2), "messages_per_second": round(count / elapsed),
+            # From the enqueue on (the import stores everything first, so the workers wait for the store).
+            "ingest_messages_per_second": round(count / (elapsed - (stored_at - started))),
             "replies": replies, "threading_accuracy": round(right / replies, 4) if replies else 1.0,
             "ingested": statuses.get(InboundStatus.INGESTED, 0), "ignored": statuses.get(InboundStatus.IGNORED, 0),
             "failed": statuses.get(InboundStatus.FAILED, 0),
             "lost": count - sum(statuses.values()) + statuses.get(InboundStatus.RECEIVED, 0),
+            # CPU the workers spent per message: unlike the rate, it hardly depends on what else the machine runs.
+            "worker_cpu_ms_per_message": round(1000 * cpu / count, 2), "load_average": os.getloadavg()[0],
             "worker_peak_rss_mb": round(rss, 1), "bench_peak_rss_mb": round(_peak_rss_mb(os.getpid()), 1)}
 
 

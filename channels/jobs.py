@@ -189,7 +189,7 @@ def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
     """
     prepared = _prepare(raw_ids)
     with transaction() as session:
-        outcomes = [o for o in (inbound.process(session, i, _processor(prepared)) for i in raw_ids) if o is not None]
+        outcomes = inbound.process_batch(session, raw_ids, _processor(prepared))
     redis = _connection()
     announce(redis, outcomes)
     deferred = [o.raw_id for o in outcomes if o.kind is OutcomeKind.DEFERRED]
@@ -219,24 +219,31 @@ def _processor(prepared: dict[int, mail.Prepared]) -> inbound.Processor:
 
 
 def announce(redis: Redis, outcomes: list[Outcome]) -> None:
-    """After commit: tell the console, ask routing for new and reopened cases, acknowledge new cases."""
-    to_acknowledge = []
+    """After commit: tell the console, ask routing for the new and reopened cases (one job for the lot, see
+    `routing.request_assignments`), set the SLA timers of the answered ones, and acknowledge new cases.
+    Every enqueue goes to Redis in one pipeline."""
+    routed, timed, to_acknowledge = [], [], []
     for outcome in outcomes:
         if outcome.case_id is None or outcome.kind in (OutcomeKind.DUPLICATE, OutcomeKind.FAILED,
                                                        OutcomeKind.DEFERRED):
             continue
         if outcome.opened_case:
             signals.case_opened.send(outcome.case_id)
-            routing.request_assignment(redis, outcome.case_id)
+            routed.append(outcome.case_id)
             if outcome.source != IMPORT_SOURCE and _first_acknowledgement_in_window(redis, outcome.sender):
                 to_acknowledge.append(outcome.case_id)
         else:
             signals.interaction_added.send(outcome.case_id, interaction_id=outcome.interaction_id)
-            routing.request_sla_timers(redis, outcome.case_id)      # the answer may end a wait on the constituent
-            if outcome.reopened:
-                routing.request_assignment(redis, outcome.case_id)
+            # A reopened case is routed again; any answer may end a wait on the constituent (SLA timers).
+            (routed if outcome.reopened else timed).append(outcome.case_id)
+    if not (routed or timed or to_acknowledge):
+        return
+    pipeline = redis.pipeline()
+    routing.request_assignments(redis, list(dict.fromkeys(routed)), timed, pipeline=pipeline)
     if to_acknowledge:
-        _queue(redis).enqueue(acknowledge_cases, to_acknowledge, job_timeout=300, retry=SEND_RETRY)
+        _queue(redis).enqueue_many([Queue.prepare_data(acknowledge_cases, (to_acknowledge,), timeout=300,
+                                                       retry=SEND_RETRY)], pipeline=pipeline)
+    pipeline.execute()
 
 
 def _first_acknowledgement_in_window(redis: Redis, sender: str | None) -> bool:

@@ -4,16 +4,17 @@ Timers are RQ scheduled jobs (`enqueue_at`), fired by the scheduler of `flask wo
 database. Each timer job re-checks the state it was set for, so a stale or doubled timer is harmless.
 """
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 
 from redis import Redis
+from redis.client import Pipeline
 from rq import Queue, Retry
 from sqlalchemy.exc import OperationalError
 
 from models import transaction
 
-from routing import settings, signals
+from routing import settings, signals, sla_jobs
 from routing.engine import Effects
 
 log = logging.getLogger(__name__)
@@ -21,6 +22,8 @@ log = logging.getLogger(__name__)
 ROUTING_QUEUE = "routing"
 DEADLOCK = "40P01"           # PostgreSQL's deadlock_detected
 _RETRY = Retry(max=3, interval=[1, 5, 30])
+_ASSIGN_RETRY = Retry(max=3, interval=[5, 30, 120])     # as routing.request_assignment
+_SLA_RETRY = Retry(max=3, interval=[5, 30, 120])        # as sla_jobs.request_sla_timers
 
 
 def _queue(redis: Redis) -> Queue:
@@ -41,6 +44,24 @@ def perform(redis: Redis, step: Callable[..., Effects], *args, attempts: int = 4
             log.info("routing step %s deadlocked, attempt %s", step.__name__, attempt)
     announce(redis, effects)
     return effects
+
+
+def request_assignments(redis: Redis, case_ids: Sequence[int], timed: Sequence[int] = (),
+                        pipeline: Pipeline | None = None) -> None:
+    """Enqueue routing of the new or reopened cases `case_ids` as one job (see `engine.route_cases`), and
+    setting the SLA timers of those and of `timed`, in one Redis round trip: what `request_assignment`
+    does case by case, for an intake batch. With `pipeline`, only adds to it (the caller executes it).
+    Call after the cases are committed."""
+    pipe = pipeline if pipeline is not None else redis.pipeline()
+    timers = [Queue.prepare_data(sla_jobs.arm_sla, (case_id,), timeout=60, retry=_SLA_RETRY)
+              for case_id in dict.fromkeys([*case_ids, *timed])]
+    if timers:
+        Queue(sla_jobs.SLA_QUEUE, connection=redis).enqueue_many(timers, pipeline=pipe)
+    if case_ids:
+        _queue(redis).enqueue_many([Queue.prepare_data("routing.jobs.assign_cases", (list(case_ids),), timeout=60,
+                                                       retry=_ASSIGN_RETRY)], pipeline=pipe)
+    if pipeline is None:
+        pipe.execute()
 
 
 def request_fill(redis: Redis, user_id: int) -> None:

@@ -367,18 +367,56 @@ def route_waiting(session: Session, queue_id: int, limit: int = 50, now: datetim
     are skipped (PostgreSQL SKIP LOCKED; SQLite serialises writers). Flushes; the caller commits.
     """
     now = now or utcnow()
-    cases = _read(session, _WAITING, {"queue_id": queue_id, "limit": limit}).all()
-    if not cases:
-        return Effects()
-    queue = _queue_profile(session, queue_id)
-    pools: dict[Channel, list[rules.Candidate]] = {}
+    return _route_locked(session, _read(session, _WAITING, {"queue_id": queue_id, "limit": limit}).all(), now)
+
+
+_LOCK_CASES = (select(*_CASE_COLUMNS).where(Case.id.in_(bindparam("case_ids", expanding=True)))
+               .order_by(Case.id).with_for_update())
+
+
+def route_cases(session: Session, case_ids: list[int], now: datetime | None = None) -> Effects:
+    """Route the given cases (the new and reopened cases of an intake batch) in one transaction, in the
+    order given, each exactly as `route_case` would: same decision, same explanation. The cases are
+    locked in id order in one statement; those not waiting any more are left alone, so a retry is a
+    no-op. Each queue and its agents are read once for the batch. Flushes; the caller commits.
+    """
+    now = now or utcnow()
+    order = {case_id: n for n, case_id in enumerate(case_ids)}
+    locked = _read(session, _LOCK_CASES, {"case_ids": list(order)}).all()
+    return _route_locked(session, sorted((c for c in locked if _is_waiting(c)), key=lambda c: order[c.id]), now)
+
+
+def _route_locked(session: Session, cases: list, now: datetime) -> Effects:
+    """Decide each locked waiting case in turn. A queue is profiled once, its agents on a channel read
+    once; a load that changes in one pool is carried to the other pools of that channel, so every
+    decision sees the load a fresh read would."""
+    queues: dict[int, _QueueProfile] = {}
+    pools: dict[tuple[int, Channel], list[rules.Candidate]] = {}
     effects = Effects()
     for case in cases:
-        pool = pools.get(case.channel)
+        queue = queues.get(case.queue_id)
+        if queue is None:
+            queue = queues[case.queue_id] = _queue_profile(session, case.queue_id)
+        pool = pools.get((case.queue_id, case.channel))
         if pool is None:
-            pool = pools[case.channel] = _candidates(session, queue, case.channel)
+            pool = pools[(case.queue_id, case.channel)] = _candidates(session, queue, case.channel)
         effects.merge(_decide(session, case, queue, pool, now))
+        _share_load(pools, case.channel, pool)
     return effects
+
+
+def _share_load(pools: dict[tuple[int, Channel], list[rules.Candidate]], channel: Channel,
+                changed: list[rules.Candidate]) -> None:
+    """Carry the agents' loads of `changed` to the other pools of `channel` (an agent of two queues)."""
+    others = [pool for (_queue, pool_channel), pool in pools.items() if pool_channel is channel and pool is not changed]
+    if not others:
+        return
+    current = {c.user_id: c for c in changed}
+    for pool in others:
+        for n, candidate in enumerate(pool):
+            latest = current.get(candidate.user_id)
+            if latest is not None and (latest.used, latest.last_assigned_at) != (candidate.used, candidate.last_assigned_at):
+                pool[n] = replace(candidate, used=latest.used, last_assigned_at=latest.last_assigned_at)
 
 
 # ---- offers ----------------------------------------------------------------------------------------

@@ -24,6 +24,13 @@ def assign_case(case_id: int) -> None:
     log.info("case %s routed: %s assigned, %s offered", case_id, len(effects.assigned), len(effects.offered))
 
 
+def assign_cases(case_ids: list[int]) -> None:
+    """Route the new and reopened cases of an intake batch in one transaction, each as `assign_case` would.
+    Idempotent: cases that are not waiting any more are left alone."""
+    effects = _run(engine.route_cases, case_ids)
+    log.info("%s cases routed: %s assigned, %s offered", len(case_ids), len(effects.assigned), len(effects.offered))
+
+
 def fill_agent(user_id: int) -> None:
     """Pull the best waiting cases for an agent with free slots."""
     effects = _run(engine.fill, user_id)

@@ -57,7 +57,7 @@ from models import (
     User,
     utcnow,
 )
-from models.db import WRITE_INTENT
+from models import begin_writing
 from routing import engine as routing_engine
 from routing import lifecycle
 from routing.explain import describe, language_name
@@ -72,13 +72,6 @@ _sends = jobs.Backlog()
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 bp.before_request(require_role(Role.AGENT))
-
-
-def begin_writing() -> None:
-    """Make the request's unit of work a writer from here on (see models.db._begin): on SQLite a transaction
-    that read first (the signed-in user) could not take the write lock later while others write."""
-    Session.commit()
-    Session.connection(execution_options={WRITE_INTENT: True})
 
 
 @bp.before_request

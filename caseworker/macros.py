@@ -4,12 +4,12 @@ from flask_login import current_user
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 
-from caseworker import audit, cases
+from caseworker import audit
 from caseworker.auth import require_role
 from caseworker.case_forms import MacroForm
 from caseworker.forms import ConfirmForm
 from channels import casework
-from models import AuditAction, Macro, MacroVariant, Role, Session
+from models import AuditAction, Macro, MacroVariant, Role, Session, begin_writing
 from routing.explain import language_name
 
 bp = Blueprint("macros", __name__, url_prefix="/admin/macros")
@@ -19,7 +19,7 @@ bp.before_request(require_role(Role.ADMIN))
 @bp.before_request
 def _writer() -> None:
     if request.method == "POST":
-        cases.begin_writing()
+        begin_writing()
 
 
 @bp.get("/")

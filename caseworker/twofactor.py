@@ -17,7 +17,7 @@ from caseworker import audit, auth, totp
 from caseworker.auth import require_role, role_required
 from caseworker.extensions import limiter
 from caseworker.forms import ConfirmForm
-from models import AuditAction, Role, Session, StaffTotp, User
+from models import AuditAction, Role, Session, StaffTotp, User, begin_writing
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +80,11 @@ def _send_to_enrolment():
 
 
 def _verify(user: User, code: str) -> totp.Method | None:
+    """Check the code in a unit of work that writes from its start (a wrong code counts, a used one is spent),
+    with the user's counters read again inside it."""
     config = current_app.config
+    begin_writing()
+    Session.refresh(user)
     return totp.verify(Session(), user, code, _box(), max_failures=config["LOGIN_MAX_FAILURES"],
                        lock_seconds=config["LOGIN_LOCK_SECONDS"])
 
@@ -188,7 +192,7 @@ def _check_code_form(prefix: str) -> totp.Method | None:
     if not form.validate_on_submit():
         flash("Enter a current code from your authenticator app, or a recovery code.", "error")
         return None
-    method = _verify(current_user, form.code.data)
+    method = _verify(current_user._get_current_object(), form.code.data)
     if method is None:
         Session.commit()                  # the failure counts toward the lockout
         flash("That code is not right. Codes change every 30 seconds; each works once.", "error")

@@ -6,7 +6,7 @@ from models.casework import CaseLink, CaseMerge, Macro, MacroVariant, Mention
 from models.chat import ChatSession, ChatState
 from models.caseworker import ROLE_ORDER, QueueMember, User, UserCapacity, UserSkill
 from models.contact import Constituent, ContactPoint
-from models.db import Session, get_engine, init_engine, make_engine, reading, transaction
+from models.db import Session, begin_writing, get_engine, init_engine, make_engine, reading, transaction
 from models.enums import (
     OPEN_STATUSES,
     AuditAction,
@@ -52,6 +52,7 @@ __all__ = [
     "ContactPoint", "ConstituentMerge", "DecisionKind", "DecisionOutcome", "DeliveryStatus", "Direction", "InboundRaw",
     "InboundStatus", "Interaction", "InteractionKind", "Presence", "Priority", "Queue", "QueueMember",
     "QueueSkill", "ReferenceCounter", "Role", "RoutingDecision", "RoutingStrategy", "Session", "Skill",
-    "SlaPolicy", "User", "UserCapacity", "UserSkill", "get_engine", "init_engine", "make_engine", "reading",
+    "SlaPolicy", "User", "UserCapacity", "UserSkill", "begin_writing", "get_engine", "init_engine", "make_engine",
+    "reading",
     "next_reference", "transaction", "utcnow",
 ]

@@ -36,6 +36,14 @@ def _begin(conn) -> None:
     conn.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
+def begin_writing() -> None:
+    """Make the scoped Session's unit of work a writer from here on (see `_begin`): ends what it read so far,
+    then begins with the write lock. On SQLite a transaction that read first could not take the write lock
+    later while others write (the upgrade fails at once, whatever the busy timeout)."""
+    Session.commit()
+    Session.connection(execution_options={WRITE_INTENT: True})
+
+
 def make_engine(url: str, **kwargs) -> Engine:
     """Create an engine for `url` with this project's per-dialect settings. Does not connect.
 

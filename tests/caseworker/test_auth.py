@@ -1,13 +1,16 @@
 """Signing in and out: CSRF, lockout, rate limit, session fixation, redirects, roles, audit."""
+import threading
+import time
 from datetime import timedelta
 
 import pytest
 from flask import Blueprint
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from caseworker import create_app
 from caseworker.auth import require_role, role_required
-from models import AuditAction, AuditEvent, Role, User, utcnow
+from models import AuditAction, AuditEvent, Role, User, get_engine, utcnow
+from models.db import WRITE_INTENT
 from tests.conftest import Auth, app_config, csrf_token
 from tests.factories import PASSWORD, make_user
 
@@ -17,6 +20,29 @@ def agent(db_session):
     user = make_user(db_session, Role.AGENT, email="agent@staff.example", display_name="Sam Agent")
     db_session.commit()       # requests end by removing the shared session: what is not committed is gone
     return user
+
+
+def test_sign_in_succeeds_while_a_worker_is_writing(client, auth, agent):
+    """A worker holds the write lock when the sign-in starts and commits while the password is checked: the
+    sign-in waits its turn (on SQLite a unit of work that read first could not write after that commit)."""
+    started = threading.Event()
+
+    def worker_writes():
+        with get_engine().connect().execution_options(**{WRITE_INTENT: True}) as connection:
+            with connection.begin():
+                connection.execute(text("UPDATE users SET display_name = display_name WHERE id = :id"),
+                                   {"id": agent.id})
+                started.set()
+                time.sleep(0.5)
+
+    writer = threading.Thread(target=worker_writes)
+    writer.start()
+    started.wait(5)
+    try:
+        response = auth.login("agent@staff.example", PASSWORD)
+    finally:
+        writer.join()
+    assert response.status_code == 302 and response.headers["Location"] == "/inbox/"
 
 
 def test_the_login_page_is_accessible_markup(client):

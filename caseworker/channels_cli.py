@@ -63,9 +63,9 @@ def smtpd_command(host: str | None, port: int | None) -> None:
 def import_mail(path: Path, wait: bool, report: Path | None) -> None:
     """Import a directory of .eml files, an mbox file or a Maildir. Imported mail is never acknowledged."""
     started = time.monotonic()
-    stored = importer.store_all(Session, path)
+    rq = rq_connection()
+    stored = importer.store_all(Session, path, on_commit=lambda ids: jobs.request_ingest(rq, ids))
     new_ids = [raw_id for raw_id, created in stored if created]
-    jobs.request_ingest(rq_connection(), new_ids)
     click.echo(f"{len(stored)} messages read, {len(new_ids)} new; workers are ingesting them", err=wait)
     if not (wait or report):
         return

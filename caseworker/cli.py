@@ -141,6 +141,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     from caseworker import realtime
     from channels import jobs as channel_jobs
     from channels import retention as channel_retention
+    from channels.email.language import load_model as load_language_model
 
     logconfig.configure()
     app = current_app
@@ -151,6 +152,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     log.info("worker on queues %s (%s)", ",".join(names), worker_class.__name__)
     channel_jobs.schedule_polling(rq_connection())      # IMAP_MAILBOXES: start the poll chain unless it runs
     channel_jobs.request_recovery(rq_connection())      # payloads a killed worker (or a Redis outage) left behind
+    load_language_model()                               # once here, not inside the first batch's parse
     routing.request_sla_sweep(rq_connection())          # SLA timers lost while no worker ran; starts the sweep chain
     channel_retention.schedule_retention(rq_connection())  # the daily retention run (one job, however many workers)
     worker_class(names, connection=rq_connection()).work(burst=burst, with_scheduler=True)

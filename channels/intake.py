@@ -130,9 +130,7 @@ def _new_case(session: Session, contact: NormalizedContact, constituent_id: int 
         if category is not None:
             category_id, queue_id = category
     case = Case(
-        # On the connection: the counter is a plain Core UPDATE ... RETURNING, and the ORM's bulk-update
-        # path around it cost more than the rest of the case's insert.
-        reference=next_reference(session.connection(), now.year),
+        reference=next_reference(session, now.year),
         subject=contact.subject[:500],
         channel=contact.channel,
         priority=Priority.NORMAL,              # set now, not at insert: the SLA is measured before the insert

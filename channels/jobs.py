@@ -23,7 +23,18 @@ from channels import imap, inbound, mail, outbound, signals
 from channels.importer import SOURCE as IMPORT_SOURCE
 from channels.inbound import Outcome, OutcomeKind
 from channels.settings import current as settings
-from models import Case, DeliveryStatus, InboundRaw, InboundStatus, Interaction, reading, transaction
+from models import (
+    Case,
+    DeliveryStatus,
+    InboundRaw,
+    InboundStatus,
+    Interaction,
+    get_engine,
+    reading,
+    transaction,
+    utcnow,
+)
+from models.reference import ReferenceBlock, reserve_references, use_block
 
 log = logging.getLogger(__name__)
 
@@ -184,11 +195,14 @@ def _schedule_poll(queue: Queue, job_id: str, delay_seconds: int) -> bool:
 def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
     """Ingest stored payloads; returns counts by outcome. Idempotent: processed payloads are skipped.
 
-    Payloads are parsed first, outside the write transaction, so that workers parse in parallel and hold
-    the database's write lock only for the writes.
+    Payloads are parsed, their attachment files written and their case references reserved first, outside
+    the write transaction, so that workers do that in parallel and hold the database's write lock (and the
+    reference counter's row lock) only for the writes.
     """
     prepared = _prepare(raw_ids)
-    with transaction() as session:
+    mail.write_attachments(prepared.values())
+    block = _reserve_references(mail.likely_new_cases(prepared.values()))
+    with transaction() as session, use_block(session, block):
         outcomes = inbound.process_batch(session, raw_ids, _processor(prepared))
     redis = _connection()
     announce(redis, outcomes)
@@ -200,6 +214,16 @@ def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
         counts[outcome.kind.value] = counts.get(outcome.kind.value, 0) + 1
     log.info("ingested %s payloads: %s", len(raw_ids), counts)
     return counts
+
+
+def _reserve_references(count: int) -> ReferenceBlock | None:
+    # Committed on its own: the year's counter row is locked for this short transaction only, not for the
+    # whole batch, so concurrent batches do not queue on it. A lone case takes its number directly, and on
+    # SQLite, where one writer at a time holds the whole database anyway, a block would only add a commit.
+    if count < 2 or get_engine().dialect.name == "sqlite":
+        return None
+    with transaction() as session:
+        return reserve_references(session, utcnow().year, count)
 
 
 def _prepare(raw_ids: list[int]) -> dict[int, mail.Prepared]:

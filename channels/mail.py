@@ -8,6 +8,7 @@ case, mark the failing address and the outbound message that bounced.
 import hashlib
 import logging
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -86,6 +87,17 @@ def prepare(source: str, content_type: str, payload: bytes) -> Prepared:
     except Exception as exc:  # noqa: BLE001  (reported when the payload is taken: it is marked FAILED)
         return Prepared(None, payload, exc)
     return Prepared(parse_message(message), message)
+
+
+def likely_new_cases(prepared: Iterable[Prepared]) -> int:
+    """How many of `prepared` look like new requests: readable, neither a bounce nor an auto-reply, and no
+    sign of a thread (no In-Reply-To, References or quoted case reference). A guess for reserving case
+    references ahead (see `models.reference`); nothing relies on it being right. Pure."""
+    service_address = settings().service_address
+    return sum(1 for ready in prepared
+               if ready.parsed is not None and not (ready.parsed.is_bounce or ready.parsed.is_auto_reply)
+               and not ready.parsed.in_reply_to and not ready.parsed.references
+               and find_reference(ready.parsed, service_address) is None)
 
 
 def ingest_message(session: Session, raw: InboundRaw, prepared: Prepared) -> Outcome:
@@ -191,10 +203,22 @@ def _side_message(session: Session, case: Case, raw: InboundRaw, contact: Normal
     return interaction
 
 
+def write_attachments(prepared: Iterable[Prepared]) -> None:
+    """Write the attachment files of `prepared` (durably; see `storage.store`) ahead of the write transaction,
+    so that no fsync happens while the database's write lock is held. Idempotent: the files are named by
+    their SHA-256, and one that is there already is left alone. A batch that fails after this leaves files
+    without rows (the retry reuses them), never a row without its file. Raises OSError."""
+    root = settings().attachment_dir
+    for ready in prepared:
+        for part in ready.parsed.attachments if ready.parsed is not None else ():
+            storage.store(root, part.data)
+
+
 def _keep_attachments(session: Session, interaction_id: int, parsed: ParsedEmail) -> None:
     root = settings().attachment_dir
     for part in parsed.attachments:
-        digest = storage.store(root, part.data)
+        # Written ahead by `write_attachments` as a rule; a payload parsed only now is written here.
+        digest = part.sha256 if storage.path_for(root, part.sha256).exists() else storage.store(root, part.data)
         session.add(Attachment(interaction_id=interaction_id, filename=storage.safe_filename(part.filename or ""),
                                content_type=(part.content_type or "application/octet-stream")[:255],
                                size=len(part.data), sha256=digest, is_inline=part.inline,

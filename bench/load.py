@@ -18,16 +18,21 @@ webhooks (chat is not driven: a chat needs a constituent's browser socket). HTTP
 the web processes. A warm-up of 40 contacts at 10/s goes first and is left out of the figures.
 
 Figures: contacts sent and cases created per channel (nothing lost: equal); every case assigned to an agent
-reached that agent's socket (`case.assigned`, after `offer.new` for calls); every supervisor received a
-`queue.changed` for every case opened and a `wallboard.changed` for every routed case; latency from the
-contact's send to the first event naming its case at its agent (p50, p99, max), and to each supervisor;
+reached that agent's socket (`case.assigned`, after `offer.new` for calls); latency from the contact's send
+to the first event naming its case at its agent (p50, p99, max). The broadcast "changed, re-fetch" events
+(`queue.changed` per room and queue, `wallboard.changed` to supervisors) are coalesced by the server (at
+most one per window, the last change always announced: CASEWORK_REALTIME_COALESCE_MS), so nobody can expect
+one per case: for each contact and each listener (every supervisor; every agent of the case's queue) the
+figure is the latency to the first such event for its queue (or the wallboard) at or after the contact was
+sent, and "missed" counts the listeners to whom none came after it;
 CPU (user+system seconds per wall second, 1.0 = one core) and peak memory (PSS) of each process group
 over the send and drain window, the RQ jobs done and their mean time, the peak job backlog, and the load
-average. Mail cases wait unrouted for triage (no service queue), and the supervisors' `queue.changed`
-carries a queue id, not a case: mail is counted, not timed. The machine's other load counts against the
+average. Mail cases wait unrouted for triage (no service queue): they reach no agent and are timed only by
+the supervisors' `queue.changed` for no queue. The machine's other load counts against the
 figures: read them with the load average printed beside them.
 """
 import argparse
+import bisect
 import json
 import multiprocessing
 import os
@@ -86,6 +91,7 @@ LOGINS_PER_PROCESS = 4                        # concurrent sign-ins per client p
 WINDOW_SECONDS = 10                           # latency is also shown by when the contact was sent
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
 QUICK = {"clients": 50, "rate": 10.0, "seconds": 10.0}
+COALESCED = ("queue.changed", "wallboard.changed")      # broadcasts: at most one per room per window
 
 
 # ---- the centre -----------------------------------------------------------------------------------
@@ -113,7 +119,9 @@ def seed(database_url: str, clients: int) -> dict:
                         for n, u in enumerate(agents))
         _key, api_key = open311_store.create_key(session, "load bench")
         logins = [(u.email, u.role.value, u.id) for u in staff]
-    return {"logins": logins, "services": [q.code for q in services], "api_key": api_key}
+        members = {general.id: [u.id for u in agents]} | {
+            q.id: [u.id for n, u in enumerate(agents) if n % SERVICE_QUEUES == i] for i, q in enumerate(services)}
+    return {"logins": logins, "services": [q.code for q in services], "api_key": api_key, "members": members}
 
 
 def _staff(email: str, role: Role, password_hash: str) -> User:
@@ -220,6 +228,7 @@ class Recorder:
     def __init__(self, url: str, email: str, role: str, user_id: int):
         self.url, self.email, self.role, self.user_id = url, email, role, user_id
         self.first: dict[str, float] = {}               # "event:case_id" -> receipt time (epoch seconds)
+        self.times: dict[str, list[float]] = {}         # coalesced: "queue.changed:<queue_id>" or "wallboard.changed"
         self.counts: Counter = Counter()
         self.disconnects = 0                            # before the bench hung up
         self.stopping = False
@@ -231,7 +240,10 @@ class Recorder:
         at = time.time()
         self.counts[event] += 1
         case_id = data.get("case_id") if isinstance(data, dict) else None
-        if case_id is not None:
+        if event in COALESCED:
+            stream = f"{event}:{data.get('queue_id')}" if event == "queue.changed" else event
+            self.times.setdefault(stream, []).append(at)
+        elif case_id is not None:
             self.first.setdefault(f"{event}:{case_id}", at)
         if event == "offer.new" and self.role == Role.AGENT.value:
             self.sio.emit("offer.accept", {"offer_id": data["offer_id"]})     # the agent takes the call
@@ -248,7 +260,7 @@ class Recorder:
     def result(self) -> dict:
         # dict() copies in one step under the GIL: events may still arrive while the results are written.
         return {"email": self.email, "role": self.role, "user_id": self.user_id, "first": dict(self.first),
-                "counts": dict(self.counts), "disconnects": self.disconnects}
+                "times": {k: list(v) for k, v in list(self.times.items())}, "counts": dict(self.counts), "disconnects": self.disconnects}
 
 
 def client_process(logins: list[tuple[str, str, str, int]], ready, stop, results_path: str) -> None:
@@ -321,8 +333,9 @@ class Driver:
         self.urls, self.smtp_port, self.services, self.api_key = urls, smtp_port, services, api_key
         self.local = threading.local()
 
-    def send(self, serial: int, channel: str) -> dict:
-        """Send contact `serial`; returns its record: channel, send time, whether it was accepted."""
+    def send(self, serial: int, channel: str, due: float | None = None) -> dict:
+        """Send contact `serial` (scheduled for `due`); returns its record: channel, send time, how long the send
+        took, how late it started (every sender busy), whether it was accepted."""
         url = self.urls[serial % len(self.urls)]
         sent_at = time.time()
         try:
@@ -331,7 +344,7 @@ class Driver:
         except Exception as failure:  # noqa: BLE001  (a refused contact is a figure, not a crash)
             case_id, ok, error = None, False, f"{type(failure).__name__}: {failure}"[:200]
         return {"serial": serial, "channel": channel, "sent_at": sent_at, "ok": ok, "case_id": case_id,
-                "error": error}
+                "error": error, "took": time.time() - sent_at, "late": sent_at - (due or sent_at)}
 
     def _http(self, url: str) -> requests.Session:
         sessions = self.local.__dict__.setdefault("http", {})
@@ -407,7 +420,7 @@ def drive(driver: Driver, rate: float, seconds: float, first: int = 0) -> list[d
             delay = start + n / rate - time.time()
             if delay > 0:
                 time.sleep(delay)
-            futures.append(pool.submit(driver.send, first + n, CHANNEL_MIX[n % len(CHANNEL_MIX)]))
+            futures.append(pool.submit(driver.send, first + n, CHANNEL_MIX[n % len(CHANNEL_MIX)], start + n / rate))
         return [future.result() for future in futures]
 
 
@@ -542,9 +555,23 @@ def percentiles(values: list[float]) -> dict:
             "mean_ms": round(statistics.fmean(ordered) * 1000, 1)}
 
 
-def analyse(sends: list[dict], cases: dict[int, dict], clients: list[dict]) -> dict:
+def coalesced_latency(listeners: list[dict], stream: str, sent: list[float]) -> dict:
+    """For each send and listener, the time to the first event of a coalesced `stream` at or after the send
+    (any such event makes the page re-fetch, and so show the case); "missed" when none came after it."""
+    latency, missed = [], 0
+    for listener in listeners:
+        times = sorted(listener["times"].get(stream, ()))
+        for at in sent:
+            index = bisect.bisect_left(times, at)
+            if index == len(times):
+                missed += 1
+            else:
+                latency.append(times[index] - at)
+    return {"latency": latency, "missed": missed}
+
+
+def analyse(sends: list[dict], cases: dict[int, dict], clients: list[dict], members: dict[int, list[int]]) -> dict:
     """Nothing lost, everyone told, and the latencies, from the driver's sends, the database and the clients."""
-    opened = len(cases)                                 # the warm-up's cases too: supervisors heard of each
     cases = {serial: case for serial, case in cases.items() if serial < WARM_UP_FIRST}
     by_user = {c["user_id"]: c for c in clients}
     supervisors = [c for c in clients if c["role"] == Role.SUPERVISOR.value]
@@ -572,15 +599,16 @@ def analyse(sends: list[dict], cases: dict[int, dict], clients: list[dict]) -> d
         agent_latency[case["channel"]].append(arrived - sent_at[serial])
         by_window.setdefault(int((sent_at[serial] - start) // WINDOW_SECONDS), []).append(arrived - sent_at[serial])
     routed = [(serial, c["case_id"]) for serial, c in cases.items() if c["assignee_id"]]
-    supervisor_latency, supervisor_missed = [], 0
-    for supervisor in supervisors:
-        for serial, case_id in routed:
-            at = supervisor["first"].get(f"wallboard.changed:{case_id}")
-            if at is None:
-                supervisor_missed += 1
-            else:
-                supervisor_latency.append(at - sent_at[serial])
-    queue_changed = [s["counts"].get("queue.changed", 0) for s in supervisors]
+    wallboard = coalesced_latency(supervisors, "wallboard.changed", [sent_at[serial] for serial, _ in routed])
+    supervisor_queue = {"latency": [], "missed": 0}
+    team = {"latency": [], "missed": 0}
+    for queue_id in {c["queue_id"] for c in cases.values()}:
+        sends_to = [sent_at[serial] for serial, c in cases.items() if c["queue_id"] == queue_id]
+        for into, listeners in ((supervisor_queue, supervisors),
+                                (team, [by_user[u] for u in members.get(queue_id, ()) if u in by_user])):
+            found = coalesced_latency(listeners, f"queue.changed:{queue_id}", sends_to)
+            into["latency"] += found["latency"]
+            into["missed"] += found["missed"]
     all_agent = [v for values in agent_latency.values() for v in values]
     errors = Counter(s["error"] for s in sends if not s["ok"])
     return {
@@ -590,18 +618,23 @@ def analyse(sends: list[dict], cases: dict[int, dict], clients: list[dict]) -> d
         "assigned_but_agent_not_told": len(not_told),
         "agents_assigned": len({cases[s]["assignee_id"] for s, _ in routed}),
         "supervisors": len(supervisors),
-        "supervisor_wallboard_events_missed": supervisor_missed,
-        "supervisor_queue_changed_min": min(queue_changed, default=0),
-        "supervisor_queue_changed_max": max(queue_changed, default=0), "supervisor_queue_changed_expected": opened,
+        "supervisor_wallboard_missed": wallboard["missed"], "supervisor_queue_changed_missed": supervisor_queue["missed"],
+        "agent_queue_changed_missed": team["missed"],
         "client_disconnects": sum(c["disconnects"] for c in clients),
         "events_received": sum(sum(c["counts"].values()) for c in clients),
         "events_received_by_kind": dict(sum((Counter(c["counts"]) for c in clients), Counter()).most_common()),
         "latency_to_agent": percentiles(all_agent),
         "latency_to_agent_by_channel": {ch: percentiles(v) for ch, v in agent_latency.items() if v},
-        "latency_to_supervisors": percentiles(supervisor_latency),
+        "latency_to_supervisors": percentiles(wallboard["latency"]),
+        "latency_to_supervisors_queue": percentiles(supervisor_queue["latency"]),
+        "latency_to_team_queue": percentiles(team["latency"]),
         "latency_to_agent_by_send_window": {f"{w * WINDOW_SECONDS}s": percentiles(v)
                                             for w, v in sorted(by_window.items())},
         "refusals": dict(errors.most_common(5)),
+        # Why the driver may not keep its rate: each send's own time (the server's answer), and how late the
+        # sends started because all SENDERS were still waiting for answers.
+        "send_time_by_channel": {ch: percentiles([s["took"] for s in sends if s["channel"] == ch]) for ch in channels},
+        "send_start_late": percentiles([s["late"] for s in sends]),
     }
 
 
@@ -646,7 +679,7 @@ def run(args: argparse.Namespace) -> dict:
                 resources = sampler.finish() | job_figures(rq_redis, jobs_before)
                 load_after = os.getloadavg()
                 clients = finish()
-        figures = analyse(sends, cases, clients)
+        figures = analyse(sends, cases, clients, centre["members"])
     return {"clients": args.clients, "rate": args.rate, "seconds": args.seconds, "web_processes": args.web_processes,
             "workers": args.workers, "client_processes": args.client_processes, "cpus": os.cpu_count(),
             "connect_seconds": round(connected_in, 1), "achieved_rate": round(len(sends) / max(send_seconds, 1e-9), 1),
@@ -668,13 +701,13 @@ def _print(f: dict) -> None:
         print(f"  {channel:<8} sent {row['sent']:>5}  refused {row['refused']:>4}  cases {row['cases']:>5}")
     print(f"routed {f['routed_cases']} to {f['agents_assigned']} agents; unassigned {f['routed_but_unassigned']}; "
           f"assigned but agent not told {f['assigned_but_agent_not_told']}")
-    print(f"supervisors: wallboard events missed {f['supervisor_wallboard_events_missed']}; queue.changed per "
-          f"supervisor {f['supervisor_queue_changed_min']}..{f['supervisor_queue_changed_max']} "
-          f"(expected {f['supervisor_queue_changed_expected']}, warm-up included); "
-          f"client disconnects {f['client_disconnects']}")
+    print(f"coalesced events missed (no event after the contact): supervisors' wallboard "
+          f"{f['supervisor_wallboard_missed']}, supervisors' queue {f['supervisor_queue_changed_missed']}, agents' "
+          f"queue {f['agent_queue_changed_missed']}; client disconnects {f['client_disconnects']}")
     for label, row in [("to agent", f["latency_to_agent"]),
                        *[(f"  {ch}", row) for ch, row in f["latency_to_agent_by_channel"].items()],
-                       ("to supervisors", f["latency_to_supervisors"])]:
+                       ("to supervisors", f["latency_to_supervisors"]),
+                       ("sup. queue", f["latency_to_supervisors_queue"]), ("team queue", f["latency_to_team_queue"])]:
         if row["n"]:
             print(f"latency {label:<15} n={row['n']:>7}  p50 {row['p50_ms']:>8} ms  p99 {row['p99_ms']:>8} ms  "
                   f"max {row['max_ms']:>8} ms")
@@ -691,6 +724,10 @@ def _print(f: dict) -> None:
     for name, row in f["resources"].items():
         if isinstance(row, dict):
             print(f"  {name:<9} {row['cpu_cores']:>5} cores  peak memory (PSS) {row['pss_peak_mb']:>8} MB")
+    print("time to send (the server's answer): " + ", ".join(
+        f"{ch} p50 {row['p50_ms']:.0f} p99 {row['p99_ms']:.0f} ms" for ch, row in f["send_time_by_channel"].items())
+          + f"; sends started late (all {SENDERS} senders busy) p50 {f['send_start_late']['p50_ms']:.0f} ms, "
+          f"p99 {f['send_start_late']['p99_ms']:.0f} ms")
     if f["refusals"]:
         print(f"refusals: {f['refusals']}")
 

@@ -137,7 +137,7 @@ def seed_demo(constituents: int, cases: int, seed: int) -> None:
 @click.option("--fork", is_flag=True, help="Run each job in a forked work-horse (isolation over speed).")
 @with_appcontext
 def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
-    """Run an RQ worker on QUEUES (default: channels, routing, default) with the app's configuration."""
+    """Run an RQ worker on QUEUES (default: routing, channels, default, in that order) with the app's configuration."""
     from caseworker import realtime
     from channels import jobs as channel_jobs
     from channels import retention as channel_retention

@@ -80,7 +80,7 @@ class DefaultConfig:
     OPEN311_KEY_SERVICE = "Ask help@riverton.example for an API key: an administrator issues it."
     OPEN311_POST_RATE_LIMIT = "30 per minute; 1000 per hour"
     OPEN311_READ_RATE_LIMIT = "120 per minute"
-    WORKER_QUEUES = ("channels", "routing", "default")
+    WORKER_QUEUES = ("routing", "channels", "default")   # routing first: an assignment never waits behind bulk ingest
 
     # Routing (issue 4): how long a chat or phone offer waits for an answer; when an offline agent's
     # unanswered cases go back to the queue (None: never); how long after an agent's last console
@@ -93,6 +93,9 @@ class DefaultConfig:
     SLA_WARNING_MAX_MINUTES: int | None = 60
     SLA_SWEEP_SECONDS: float | None = 300
     PRESENCE_GRACE_SECONDS = 30
+    # Broadcast "changed, re-fetch" pushes (queue.changed, wallboard.changed) go out at most once per room
+    # and queue in this many milliseconds, the last change always announced (0: every change, at once).
+    REALTIME_COALESCE_MS = 1000
     # Wallboard (issue 7): alert when a queue's oldest wait reaches this, or its cases at risk plus
     # breached reach this many (None turns an alert off).
     WALLBOARD_OLDEST_WAIT_ALERT_SECONDS: int | None = 600

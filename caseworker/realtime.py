@@ -1,14 +1,15 @@
 """Socket.IO: the server picks each socket's rooms, and domain signals become pushes (ids only)."""
 import logging
+import threading
 
-from flask import current_app, request
+from flask import current_app, has_app_context, request
 from flask_login import current_user
 from flask_socketio import SocketIO, join_room
 from sqlalchemy import select
 from sqlalchemy.orm import Session as OrmSession
 
 import routing
-from caseworker import cases, twofactor
+from caseworker import cases, realtime_coalesce, twofactor
 from caseworker.access import can_see_case
 from caseworker.extensions import redis_client, rq_connection, socketio, socketio_queue_options
 from channels import jobs as channel_jobs
@@ -21,6 +22,8 @@ from routing import signals as routing_signals
 log = logging.getLogger(__name__)
 
 _emitter: SocketIO = socketio        # web process: the server bound in create_app()
+_flusher: realtime_coalesce.Flusher | None = None    # this web process's trailing edge of coalesced pushes
+_flusher_lock = threading.Lock()
 
 
 def use_write_only_emitter(message_queue: str) -> None:
@@ -46,6 +49,7 @@ def on_connect(auth=None):
     for room in rooms_for(current_user):
         join_room(room)
     Session.remove()
+    _start_flusher()
     routing_presence.socket_opened(redis_client(), current_user.id, request.sid)
     return True
 
@@ -56,6 +60,32 @@ def on_disconnect(reason=None):
         return
     if routing_presence.socket_closed(redis_client(), current_user.id, request.sid) == 0:
         routing.schedule_offline_check(rq_connection(), current_user.id, current_app.config["PRESENCE_GRACE_SECONDS"])
+
+
+def _emit(event: str, data: dict, room: str) -> None:
+    _emitter.emit(event, data, to=room)
+
+
+def _broadcast(event: str, data: dict, room: str, key: object = "") -> None:
+    """A "changed, re-fetch" push to a whole room, at most once a window per (event, room, key) across every
+    process (see caseworker/realtime_coalesce.py); personal pushes never come through here."""
+    if not has_app_context():              # no settings to go by: every change, at once
+        _emit(event, data, room)
+        return
+    realtime_coalesce.announce(redis_client(), current_app.config["REALTIME_COALESCE_MS"], _emit, event, data,
+                               room, key)
+
+
+def _start_flusher() -> None:
+    """The first socket of a web process starts its flusher of coalesced pushes (once; none when off)."""
+    global _flusher
+    window_ms = current_app.config["REALTIME_COALESCE_MS"]
+    if window_ms <= 0 or _flusher is not None:
+        return
+    with _flusher_lock:
+        if _flusher is None:
+            _flusher = realtime_coalesce.Flusher(redis_client(), window_ms, _emit)
+            socketio.start_background_task(_flusher.run)
 
 
 def _field(data, key: str, default=None):
@@ -106,7 +136,7 @@ def on_offer_decline(data=None):
 def push_case_assigned(case_id: int, *, caseworker_id: int, queue_id: int | None = None) -> None:
     _emitter.emit("case.assigned", {"case_id": case_id}, to=f"caseworker:{caseworker_id}")
     if queue_id is not None:
-        _emitter.emit("queue.changed", {"queue_id": queue_id}, to=f"team:{queue_id}")
+        _broadcast("queue.changed", {"queue_id": queue_id, "case_id": case_id}, f"team:{queue_id}", queue_id)
 
 
 @routing_signals.case_offered.connect
@@ -132,7 +162,7 @@ def push_presence_changed(user_id: int, *, presence: str) -> None:
 @routing_signals.offer_closed.connect
 def push_wallboard_changed(case_id: int, **_ids) -> None:
     """Supervisors' wallboards re-fetch their figures (the page throttles itself to one fetch a second)."""
-    _emitter.emit("wallboard.changed", {"case_id": case_id}, to="supervisors")
+    _broadcast("wallboard.changed", {"case_id": case_id}, "supervisors")
 
 
 @channel_signals.case_opened.connect
@@ -141,8 +171,8 @@ def push_case_opened(case_id: int, *, queue_id: int | None = None) -> None:
         with OrmSession(get_engine()) as session:          # apart from the caller's unit of work
             queue_id = session.execute(select(Case.queue_id).where(Case.id == case_id)).scalar_one_or_none()
     if queue_id is not None:
-        _emitter.emit("queue.changed", {"queue_id": queue_id}, to=f"team:{queue_id}")
-    _emitter.emit("queue.changed", {"queue_id": queue_id}, to="supervisors")
+        _broadcast("queue.changed", {"queue_id": queue_id, "case_id": case_id}, f"team:{queue_id}", queue_id)
+    _broadcast("queue.changed", {"queue_id": queue_id, "case_id": case_id}, "supervisors", queue_id)
 
 
 @channel_signals.call_arrived.connect

@@ -118,7 +118,8 @@ def scratch_database_url(tmp_path):
 
 def app_config(database_url: str, redis_url: str, **extra) -> dict:
     return {"TESTING": True, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
-            "SOCKETIO_MESSAGE_QUEUE": None, "SECRET_KEY": "test-secret", "LOGIN_LOCK_SECONDS": 60} | extra
+            "SOCKETIO_MESSAGE_QUEUE": None, "SECRET_KEY": "test-secret", "LOGIN_LOCK_SECONDS": 60,
+            "REALTIME_COALESCE_MS": 0} | extra
 
 
 @pytest.fixture

@@ -108,7 +108,7 @@ def test_the_write_only_emitter_publishes_to_redis(write_only_emitter, redis_url
             messages.append(json.loads(message["data"]))
     subscriber.close()
     assert [(m["event"], m["data"], m["room"]) for m in messages] == [
-        ("case.assigned", [{"case_id": 41}], "caseworker:7"), ("queue.changed", [{"queue_id": 3}], "team:3")]
+        ("case.assigned", [{"case_id": 41}], "caseworker:7"), ("queue.changed", [{"queue_id": 3, "case_id": 41}], "team:3")]
 
 
 def _signed_in_http(base_url: str, email: str):

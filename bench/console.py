@@ -17,15 +17,14 @@ import json
 import os
 import random
 import re
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from bench import production_engines
-from caseworker import create_app, embedded_redis
+from bench import add_engine_arguments, with_engines
+from caseworker import create_app
 from caseworker.accounts import hash_password
 from models import (
     OPEN_STATUSES,
@@ -321,40 +320,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=30, help="requests per scenario")
-    parser.add_argument("--database-url", help="an empty database (default: scratch SQLite)")
-    parser.add_argument("--redis-url", help="a Redis server (default: embedded)")
-    parser.add_argument("--servers", action="store_true",
-                        help="start a throwaway PostgreSQL and redis-server (as `make test` does) and use them")
     parser.add_argument("--only", help="run only the scenarios whose name contains this text")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
+    add_engine_arguments(parser)
     args = parser.parse_args()
-    if args.servers:
-        with production_engines() as (args.database_url, args.redis_url):
-            _report(args)
-    else:
-        _report(args)
-
-
-def _report(args: argparse.Namespace) -> None:
-    all_figures = []
-    with tempfile.TemporaryDirectory() as folder:
-        scratch = Path(folder)
-        redis_url = args.redis_url
-        if redis_url is None:
-            embedded_redis.ensure_running(str(scratch))
-            redis_url = embedded_redis.url(str(scratch))
-        try:
-            for n in args.cases:
-                figures = run(n, _database_url(args.database_url, scratch, n), redis_url, args.repeat,
-                              args.only)
-                all_figures.append(figures)
-                if not args.json:
-                    _print(figures)
-        finally:
-            if args.redis_url is None:
-                embedded_redis.stop(str(scratch))
+    all_figures = with_engines(args, lambda scratch, redis_url: _measure(args, scratch, redis_url))
     if args.json:
         print(json.dumps(all_figures))
+
+
+def _measure(args: argparse.Namespace, scratch: Path, redis_url: str) -> list[dict]:
+    all_figures = []
+    for n in args.cases:
+        figures = run(n, _database_url(args.database_url, scratch, n), redis_url, args.repeat, args.only)
+        all_figures.append(figures)
+        if not args.json:
+            _print(figures)
+    return all_figures
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ import os
 import random
 import subprocess
 import sys
-import tempfile
 import time
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -22,8 +21,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import production_engines
-from caseworker import embedded_redis
+from bench import add_engine_arguments, with_engines
 from models import (
     Base,
     Channel,
@@ -183,32 +181,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--count", type=int, default=5000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--database-url", help="an empty database (default: scratch SQLite)")
-    parser.add_argument("--redis-url", help="a Redis server (default: embedded)")
-    parser.add_argument("--servers", action="store_true",
-                        help="start a throwaway PostgreSQL and redis-server (as `make test` does) and use them")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
+    add_engine_arguments(parser)
     args = parser.parse_args()
-    if args.servers:
-        with production_engines() as (args.database_url, args.redis_url):
-            _report(args)
-    else:
-        _report(args)
-
-
-def _report(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        scratch = Path(folder)
-        redis_url = args.redis_url
-        if redis_url is None:
-            embedded_redis.ensure_running(str(scratch))
-            redis_url = embedded_redis.url(str(scratch))
-        try:
-            figures = run(args.count, args.workers, args.database_url or f"sqlite:///{scratch / 'bench.db'}",
-                          redis_url, scratch)
-        finally:
-            if args.redis_url is None:
-                embedded_redis.stop(str(scratch))
+    figures = with_engines(args, lambda scratch, redis_url: run(
+        args.count, args.workers, args.database_url or f"sqlite:///{scratch / 'bench.db'}", redis_url, scratch))
     if args.json:
         print(json.dumps(figures))
     else:

@@ -17,16 +17,15 @@ and redis-server.
 import argparse
 import json
 import os
-import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import insert, text
 
-from bench import production_engines
+from bench import add_engine_arguments, with_engines
 from bench.console import QUEUES, _login, seed
-from caseworker import create_app, embedded_redis
+from caseworker import create_app
 from caseworker.reports import PAGES
 from models import Base, Category, init_engine, make_engine, reading, utcnow
 from routing import reports
@@ -158,39 +157,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=10, help="runs per query or page")
-    parser.add_argument("--database-url", help="an empty database (default: scratch SQLite)")
-    parser.add_argument("--redis-url", help="a Redis server (default: embedded)")
-    parser.add_argument("--servers", action="store_true", help="start a throwaway PostgreSQL and redis-server")
-    parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
+    add_engine_arguments(parser)
     args = parser.parse_args()
-    if args.servers:
-        with production_engines() as (args.database_url, args.redis_url):
-            _report(args)
-    else:
-        _report(args)
-
-
-def _report(args: argparse.Namespace) -> None:
-    with tempfile.TemporaryDirectory() as folder:
-        scratch = Path(folder)
-        database_url = args.database_url or f"sqlite:///{scratch / 'bench-reports.db'}"
-        if args.database_url:
-            engine = make_engine(database_url)
-            Base.metadata.drop_all(engine)
-            engine.dispose()
-        redis_url = args.redis_url
-        if redis_url is None:
-            embedded_redis.ensure_running(str(scratch))
-            redis_url = embedded_redis.url(str(scratch))
-        try:
-            figures = run(args.cases, database_url, redis_url, args.repeat)
-        finally:
-            if args.redis_url is None:
-                embedded_redis.stop(str(scratch))
+    figures = with_engines(args, lambda scratch, redis_url: _measure(args, scratch, redis_url))
     if args.json:
         print(json.dumps(figures))
     else:
         _print(figures)
+
+
+def _measure(args: argparse.Namespace, scratch: Path, redis_url: str) -> dict:
+    database_url = args.database_url or f"sqlite:///{scratch / 'bench-reports.db'}"
+    if args.database_url:
+        engine = make_engine(database_url)
+        Base.metadata.drop_all(engine)
+        engine.dispose()
+    return run(args.cases, database_url, redis_url, args.repeat)
 
 
 if __name__ == "__main__":

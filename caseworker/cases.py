@@ -240,8 +240,9 @@ _BUILDERS = {
 }
 
 
-def _render_page(case: Case, status: int = 200, **posted) -> tuple[str, int]:
-    """The whole case page; `posted` holds the form that was sent (with its errors and typed text)."""
+def render_page(case: Case, status: int = 200, **posted) -> tuple[str, int]:
+    """The whole case page; `posted` holds the form that was sent (with its errors and typed text). Views of other
+    modules that post to the case page (legal hold) answer a refused form with it."""
     forms = {name: posted.pop(name, None) or build(case, formdata=None) for name, build in _BUILDERS.items()}
     if "reply_body" in posted:
         forms["reply_form"].body.data = posted.pop("reply_body")
@@ -326,7 +327,7 @@ def detail(case_id: int):
             posted["reply_body"] = casework.apply_macro(Session(), macro_id, case, current_user)
         except casework.CaseworkError as error:
             flash(str(error), "error")
-    return _render_page(case, **posted)
+    return render_page(case, **posted)
 
 
 @bp.get("/<int:case_id>/timeline")
@@ -392,11 +393,11 @@ def reply(case_id: int):
     case = case_or_404(case_id)
     form = ReplyForm()
     if not form.validate_on_submit():
-        return _render_page(case, 422, reply_form=form)
+        return render_page(case, 422, reply_form=form)
     other = casework.answered_since(Session(), case.id, form.last_seen.data or 0, current_user.id)
     if other is not None:
         # The typed text stays in the form; the page now shows the other reply, so sending again goes out.
-        return _render_page(case, 409, reply_form=form, collision=other)
+        return render_page(case, 409, reply_form=form, collision=other)
     uploads = [casework.Upload(f.filename, f.read(), f.mimetype)
                for f in form.attachments.data or [] if f and f.filename]
     try:
@@ -406,7 +407,7 @@ def reply(case_id: int):
         Session.rollback()
         form.body.errors = [*form.body.errors, str(error) if isinstance(error, casework.CaseworkError)
                             else "This case has no email address to answer; record a call note instead."]
-        return _render_page(Session.get(Case, case_id), 422, reply_form=form)
+        return render_page(Session.get(Case, case_id), 422, reply_form=form)
     _audit_change(case, "reply", interaction_id=message.id)
     message_id = message.id
     Session.commit()
@@ -422,13 +423,13 @@ def add_note(case_id: int):
     case = case_or_404(case_id)
     form = NoteForm()
     if not form.validate_on_submit():
-        return _render_page(case, 422, note_form=form)
+        return render_page(case, 422, note_form=form)
     try:
         note, mentioned = casework.add_note(Session(), case, form.note.data, current_user.id, can_see_case)
     except casework.CaseworkError as error:
         Session.rollback()
         form.note.errors = [*form.note.errors, str(error)]
-        return _render_page(Session.get(Case, case_id), 422, note_form=form)
+        return render_page(Session.get(Case, case_id), 422, note_form=form)
     _audit_change(case, "note", interaction_id=note.id, mentions=[u.id for u in mentioned])
     note_id, user_ids = note.id, [u.id for u in mentioned]
     Session.commit()
@@ -569,7 +570,7 @@ def merge(case_id: int):
     if target is None:
         if not form.errors:
             form.reference.errors = [f"No case you can see has the reference {form.reference.data}."]
-        return _render_page(case, 422, merge_form=form)
+        return render_page(case, 422, merge_form=form)
     target_id = target.id
     if not perform(case, lambda s: lifecycle.merge(s, case_id, target_id, current_user.id), "merge",
                     action=AuditAction.MERGE, into_case_id=target_id):
@@ -587,12 +588,12 @@ def link(case_id: int):
     if other is None:
         if not form.errors:
             form.reference.errors = [f"No case you can see has the reference {form.reference.data}."]
-        return _render_page(case, 422, link_form=form)
+        return render_page(case, 422, link_form=form)
     try:
         created = casework.link(Session(), case, other, current_user.id)
     except casework.CaseworkError as error:
         form.reference.errors = [str(error)]
-        return _render_page(case, 422, link_form=form)
+        return render_page(case, 422, link_form=form)
     if created is not None:
         _audit_change(case, "link", other_case_id=other.id)
         Session.commit()

@@ -23,13 +23,13 @@ def toggle(case_id: int):
     case = case_or_404(case_id)
     form = LegalHoldForm()
     if not form.validate_on_submit():
-        return cases._render_page(case, 422, legal_hold_form=form)
+        return cases.render_page(case, 422, legal_hold_form=form)
     on = form.hold.data == "on"
     try:
         retention.set_legal_hold(Session(), case.id, on=on, reason=form.reason.data, by_user_id=current_user.id)
     except retention.LegalHoldError as error:
         form.reason.errors = [*form.reason.errors, str(error)]
-        return cases._render_page(case, 422, legal_hold_form=form)
+        return cases.render_page(case, 422, legal_hold_form=form)
     audit.record(Session(), AuditAction.UPDATE, "case", case.id, constituent_id=case.constituent_id,
                  change="legal_hold", legal_hold=on, reason=form.reason.data.strip()[:500])
     Session.commit()

@@ -152,6 +152,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     log.info("worker on queues %s (%s)", ",".join(names), worker_class.__name__)
     channel_jobs.schedule_polling(rq_connection())      # IMAP_MAILBOXES: start the poll chain unless it runs
     channel_jobs.request_recovery(rq_connection())      # payloads a killed worker (or a Redis outage) left behind
+    routing.request_recovery(rq_connection())           # cases a lost routing job left waiting beside a free slot
     load_language_model()                               # once here, not inside the first batch's parse
     routing.request_sla_sweep(rq_connection())          # SLA timers lost while no worker ran; starts the sweep chain
     channel_retention.schedule_retention(rq_connection())  # the daily retention run (one job, however many workers)

@@ -5,14 +5,14 @@ from rq.job import Job
 
 from routing import jobs
 from routing.dispatch import ROUTING_QUEUE, announce, perform, request_fill, schedule_offline_check
-from routing.dispatch import request_assignments
+from routing.dispatch import request_assignments, request_recovery
 from routing.settings import configure
 from routing.sla import configure as configure_sla
 from routing.sla import apply_sla, next_due, record_first_response, sla_state, sync_sla
 from routing.sla_jobs import request_sla_sweep, request_sla_timers
 
 __all__ = ["ROUTING_QUEUE", "announce", "configure", "perform", "request_assignment", "request_fill",
-           "request_assignments",
+           "request_assignments", "request_recovery",
            "schedule_offline_check",
            "apply_sla", "configure_sla", "next_due", "record_first_response", "request_sla_sweep", "request_sla_timers",
            "sla_state", "sync_sla"]

@@ -69,6 +69,13 @@ def request_fill(redis: Redis, user_id: int) -> None:
     _queue(redis).enqueue("routing.jobs.fill_agent", user_id, job_timeout=60, retry=_RETRY)
 
 
+def request_recovery(redis: Redis) -> None:
+    """Enqueue filling every available agent who has a free slot (a starting worker calls this): a routing
+    job that a killed worker was running, or one lost while Redis was away, would otherwise leave its cases
+    waiting until some agent's slot frees."""
+    _queue(redis).enqueue("routing.jobs.fill_free_agents", job_timeout=600, retry=_RETRY)
+
+
 def schedule_offline_check(redis: Redis, user_id: int, grace_seconds: float) -> None:
     """After `grace_seconds`, mark the agent offline unless a console of theirs is open again."""
     _queue(redis).enqueue_in(timedelta(seconds=grace_seconds), "routing.jobs.go_offline_if_disconnected",

@@ -7,8 +7,9 @@ from collections.abc import Callable
 from datetime import datetime
 
 from rq import get_current_job
+from sqlalchemy import select
 
-from models import Presence
+from models import Presence, User, UserCapacity, reading
 from routing import dispatch, engine, presence
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,20 @@ def fill_agent(user_id: int) -> None:
     """Pull the best waiting cases for an agent with free slots."""
     effects = _run(engine.fill, user_id)
     log.info("agent %s filled: %s assigned, %s offered", user_id, len(effects.assigned), len(effects.offered))
+
+
+def fill_free_agents() -> None:
+    """Fill every available agent with a free slot on some channel, each as `fill_agent` would. Idempotent."""
+    with reading() as session:
+        user_ids = session.execute(
+            select(User.id).join(UserCapacity, UserCapacity.user_id == User.id)
+            .where(User.is_active, User.presence == Presence.AVAILABLE, UserCapacity.used < UserCapacity.slots)
+            .distinct().order_by(User.id)).scalars().all()
+    routed = 0
+    for user_id in user_ids:
+        effects = _run(engine.fill, user_id)
+        routed += len(effects.assigned) + len(effects.offered)
+    log.info("%s agents with a free slot filled: %s cases routed", len(user_ids), routed)
 
 
 def expire_offer(decision_id: int) -> None:

@@ -1,7 +1,10 @@
 """Routing a batch of given cases (an intake batch's new and reopened cases) in one transaction."""
 import pytest
+import redis as redis_lib
+from rq import SimpleWorker
 from sqlalchemy import select
 
+import routing
 from models import Case, Channel, DecisionOutcome, RoutingDecision, UserCapacity, utcnow
 from routing import engine
 from tests.routing.builders import make_agent, make_routed_queue, open_case, slots_held
@@ -55,3 +58,22 @@ def test_a_batch_leaves_alone_cases_that_are_not_waiting_and_a_retry_routes_noth
     db_session.commit()
     assert len(db_session.execute(select(RoutingDecision).where(RoutingDecision.case_id == waiting.id)).all()) == 1
     assert db_session.get(Case, taken.id).assignee_id == maria.id
+
+
+def test_a_starting_worker_routes_what_a_lost_routing_job_left_waiting_beside_a_free_slot(db_session, two_queues,
+                                                                                          redis_url):
+    maria, james = two_queues
+    # Two cases committed whose routing jobs were lost (a worker killed inside them): nothing pulls them.
+    lost = [open_case(db_session, "streets"), open_case(db_session, "parking")]
+    db_session.commit()
+    rq_redis = redis_lib.Redis.from_url(redis_url)
+    rq_redis.flushdb()
+    routing.request_recovery(rq_redis)
+    SimpleWorker([routing.ROUTING_QUEUE], connection=rq_redis).work(burst=True)
+    db_session.expire_all()
+    owners = {case.id: db_session.get(Case, case.id).assignee_id for case in lost}
+    assert set(owners.values()) <= {maria.id, james.id} and None not in owners.values()
+    for agent in (maria, james):
+        used = db_session.get(UserCapacity, (agent.id, Channel.EMAIL))
+        db_session.refresh(used)
+        assert used.used == slots_held(db_session, agent.id, Channel.EMAIL)

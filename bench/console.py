@@ -202,11 +202,13 @@ def _login(client, email: str) -> None:
     assert response.status_code == 302, "bench login failed"
 
 
-def _percentiles(times: list[float], cpu: list[float]) -> dict:
-    def pick(values: list[float], q: float) -> float:
-        ordered = sorted(values)
-        return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000, 1)
+def pick(values: list[float], q: float) -> float:
+    """The `q` quantile of `values` (seconds), nearest rank, in milliseconds."""
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000, 1)
 
+
+def _percentiles(times: list[float], cpu: list[float]) -> dict:
     return {"p50_ms": pick(times, 0.5), "p95_ms": pick(times, 0.95), "cpu_p50_ms": pick(cpu, 0.5),
             "cpu_p95_ms": pick(cpu, 0.95)}
 

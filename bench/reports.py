@@ -19,15 +19,15 @@ import json
 import os
 import time
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import insert, text
+from sqlalchemy.engine import make_url
 
 from bench import add_engine_arguments, with_engines
-from bench.console import QUEUES, _login, seed
+from bench.console import QUEUES, _database_url, _login, pick, seed
 from caseworker import create_app
 from caseworker.reports import PAGES
-from models import Base, Category, init_engine, make_engine, reading, utcnow
+from models import Category, init_engine, make_engine, reading, utcnow
 from routing import reports
 from routing.reports import Dimension, Filters
 
@@ -86,9 +86,7 @@ def enrich(database_url: str) -> float:
 
 
 def _ms(times: list[float]) -> dict:
-    ordered = sorted(times)
-    pick = lambda q: round(ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] * 1000, 1)  # noqa: E731
-    return {"p50_ms": pick(0.5), "p95_ms": pick(0.95)}
+    return {"p50_ms": pick(times, 0.5), "p95_ms": pick(times, 0.95)}
 
 
 def time_queries(database_url: str, repeat: int) -> list[dict]:
@@ -135,9 +133,7 @@ def run(cases: int, database_url: str, redis_url: str, repeat: int) -> dict:
     ids = seed(database_url, cases)
     seeded = time.perf_counter() - started
     enriched = enrich(database_url)
-    engine = make_engine(database_url)
-    dialect = engine.dialect.name
-    engine.dispose()
+    dialect = make_url(database_url).get_backend_name()
     results = time_queries(database_url, repeat) + time_pages(database_url, redis_url, repeat)
     return {"engine": dialect, "cases": cases, "seed_seconds": round(seeded, 1), "load_seconds": ids["load_seconds"],
             "enrich_seconds": round(enriched, 1), "refresh": "none (live queries, no summaries)",
@@ -159,20 +155,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=10, help="runs per query or page")
     add_engine_arguments(parser)
     args = parser.parse_args()
-    figures = with_engines(args, lambda scratch, redis_url: _measure(args, scratch, redis_url))
+    figures = with_engines(args, lambda scratch, redis_url: run(
+        args.cases, _database_url(args.database_url, scratch, args.cases), redis_url, args.repeat))
     if args.json:
         print(json.dumps(figures))
     else:
         _print(figures)
-
-
-def _measure(args: argparse.Namespace, scratch: Path, redis_url: str) -> dict:
-    database_url = args.database_url or f"sqlite:///{scratch / 'bench-reports.db'}"
-    if args.database_url:
-        engine = make_engine(database_url)
-        Base.metadata.drop_all(engine)
-        engine.dispose()
-    return run(args.cases, database_url, redis_url, args.repeat)
 
 
 if __name__ == "__main__":

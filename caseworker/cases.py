@@ -35,7 +35,7 @@ from caseworker.case_forms import (
     ReplyForm,
     TransferForm,
 )
-from caseworker.extensions import redis_client, rq_connection
+from caseworker.extensions import enqueue_after_commit, redis_client, rq_connection
 from caseworker.forms import ConfirmForm
 from caseworker.retention_forms import LegalHoldForm
 from channels import casework, jobs, outbound, storage
@@ -66,9 +66,6 @@ log = logging.getLogger(__name__)
 
 VIEWING_SECONDS = 45          # the page says it is still open every 20 s
 TYPING_SECONDS = 8
-# A reply is committed before its send is enqueued: while Redis restarts, the enqueue waits here and the
-# reply shows as queued (the caseworker's work is kept and goes out when Redis is back).
-_sends = jobs.Backlog()
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 bp.before_request(require_role(Role.AGENT))
@@ -411,8 +408,7 @@ def reply(case_id: int):
     _audit_change(case, "reply", interaction_id=message.id)
     message_id = message.id
     Session.commit()
-    redis = rq_connection()
-    _sends.run(lambda: redis, lambda connection: jobs.request_send(connection, message_id))
+    enqueue_after_commit(lambda redis: jobs.request_send(redis, message_id))   # queued while Redis is away
     _changed(case_id)
     flash("Your reply is queued for sending.", "success")
     return _back(case_id)

@@ -1,4 +1,6 @@
 """Extension objects, unbound; `create_app` binds each with `init_app`. Redis clients are made lazily."""
+from collections.abc import Callable
+
 from flask import current_app
 from flask_babel import Babel
 from flask_limiter import Limiter
@@ -10,6 +12,7 @@ from redis import Redis
 from socketio import RedisManager
 
 from caseworker import embedded_redis
+from channels.jobs import Backlog
 
 babel = Babel()
 login_manager = LoginManager()
@@ -54,3 +57,15 @@ def redis_client(decode: bool = True) -> Redis:
 def rq_connection() -> Redis:
     """The Redis client for RQ queues and workers."""
     return redis_client(decode=False)
+
+
+# Announcements of work already committed (a reply to send, a form to route, SLA timers to set) that found
+# Redis away wait here, in order, and are retried until it answers: the work itself is never lost.
+_backlog = Backlog()
+
+
+def enqueue_after_commit(action: Callable[[Redis], object]) -> None:
+    """Run `action` with the RQ Redis client now, or later from this process's backlog while Redis is away.
+    Never raises RedisError."""
+    redis = rq_connection()
+    _backlog.run(lambda: redis, action)

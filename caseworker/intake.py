@@ -11,8 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from caseworker.extensions import csrf, rq_connection
 from channels import inbound, jobs, webhooks
-from models import Channel, Session
-from models.db import WRITE_INTENT
+from models import Channel, Session, begin_writing
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def email_webhook(provider: str):
     try:
         # A writer from the start (models.db._begin): a provider's retry that arrives while the first delivery
         # is being stored waits for it and finds it, instead of failing on SQLite's lock upgrade.
-        Session.connection(execution_options={WRITE_INTENT: True})
+        begin_writing()
         raw, _created = inbound.store_raw(Session(), channel=Channel.EMAIL, source=webhooks.source_for(provider),
                                           payload=body, content_type=request.content_type or "")
         Session.commit()

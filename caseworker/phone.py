@@ -37,8 +37,7 @@ from caseworker.extensions import csrf, redis_client, rq_connection
 from channels import calls, phone
 from channels import signals as channel_signals
 from channels.base import InvalidContact
-from models import OPEN_STATUSES, AuditAction, Case, Channel, Direction, Role, Session
-from models.db import WRITE_INTENT
+from models import OPEN_STATUSES, AuditAction, Case, Channel, Direction, Role, Session, begin_writing
 from routing import engine as routing_engine
 from routing import signals as routing_signals
 
@@ -159,7 +158,7 @@ def incoming_call():
     try:
         # A writer from the start (models.db._begin): a provider's retry of the same event waits for the first
         # and finds its call, instead of failing on SQLite's lock upgrade.
-        Session.connection(execution_options={WRITE_INTENT: True})
+        begin_writing()
         receipt = calls.receive(Session(), body, region=config["DEFAULT_PHONE_REGION"], queue_code=config["PHONE_QUEUE"])
         Session.commit()
     except SQLAlchemyError:

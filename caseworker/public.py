@@ -11,14 +11,13 @@ from sqlalchemy.exc import SQLAlchemyError
 from wtforms.fields.choices import SelectChoice
 
 from caseworker import audit
-from caseworker.extensions import limiter, rq_connection
+from caseworker.extensions import enqueue_after_commit, limiter
 from caseworker.forms import ContactForm, StatusForm, upload_type
 from caseworker.i18n import LANGUAGES
-from channels import jobs, storage, submission
+from channels import storage, submission
 from channels.settings import current as channel_settings
 from channels.webform import Submission
-from models import AuditAction, Category, Session
-from models.db import WRITE_INTENT
+from models import AuditAction, Category, Session, begin_writing
 
 log = logging.getLogger(__name__)
 
@@ -41,9 +40,6 @@ class Service:
 
 
 _services_cache: tuple[float, dict[str, Service]] = (0.0, {})
-# The submission is committed before it is announced: while Redis restarts, routing and the acknowledgement
-# wait here and the person still gets their reference.
-_announcements = jobs.Backlog()
 SERVICES_TTL_SECONDS = 60
 
 
@@ -105,16 +101,15 @@ def contact():
     try:
         # A writer from the start (see models.db._begin): on a double click the second request waits for the
         # first one's commit and then finds its submission, instead of failing on SQLite's lock upgrade.
-        Session.commit()
-        Session.connection(execution_options={WRITE_INTENT: True})
+        begin_writing()
         receipt = submission.take(Session(), sent, subject=f"{category.name}: {sent.description[:80]}")
         Session.commit()
     except SQLAlchemyError:
         Session.rollback()
         log.exception("a web form submission could not be stored")
         return render_template("public/contact.html", form=form, unavailable=True), 503
-    redis = rq_connection()
-    _announcements.run(lambda: redis, lambda connection: submission.announce(connection, receipt))
+    # While Redis restarts, routing and the acknowledgement wait and the person still gets their reference.
+    enqueue_after_commit(lambda redis: submission.announce(redis, receipt))
     session["receipt"] = {"reference": receipt.reference, "secret": receipt.status_secret}
     return redirect(url_for("public.received"))
 

@@ -11,8 +11,7 @@ from sqlalchemy.orm import Session as OrmSession
 import routing
 from caseworker import cases, realtime_coalesce, twofactor
 from caseworker.access import can_see_case
-from caseworker.extensions import redis_client, rq_connection, socketio, socketio_queue_options
-from channels import jobs as channel_jobs
+from caseworker.extensions import enqueue_after_commit, redis_client, rq_connection, socketio, socketio_queue_options
 from channels import signals as channel_signals
 from models import Case, Presence, QueueMember, Role, Session, get_engine
 from routing import engine as routing_engine
@@ -411,12 +410,7 @@ def push_sla_breached(case_id: int, *, kind: str, assignee_id: int | None = None
 @channel_signals.case_changed.connect
 def arm_sla_timers(case_id: int, **_ids) -> None:
     """A person changed the case (status, priority, queue): its SLA clocks follow and its timers are set again."""
-    redis = rq_connection()
-    _sla_requests.run(lambda: redis, lambda connection: routing.request_sla_timers(connection, case_id))
-
-
-# The change is committed already: while Redis restarts, re-arming its SLA timers waits here.
-_sla_requests = channel_jobs.Backlog()
+    enqueue_after_commit(lambda redis: routing.request_sla_timers(redis, case_id))
 
 
 # The case page's timeline and header follow the chat too.

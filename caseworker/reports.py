@@ -16,7 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 
-from flask import Blueprint, Response, abort, redirect, render_template, request, url_for
+from flask import Blueprint, Response, abort, g, redirect, render_template, request, url_for
 from flask_login import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
@@ -253,6 +253,14 @@ def _times_chart(by: Dimension, labels: list[str], lines: list[figures.TimesLine
         f"Bar chart of median first-response and resolution times by {WORDS[by]}, in hours.{worst}")
 
 
+def _overall_times(session, f: Filters):
+    """The all-cases times line for `f`, read once per request: every compared table of a page needs it."""
+    found = g.setdefault("report_overall_times", {})
+    if f not in found:
+        found[f] = next(iter(figures.times(session, f, Dimension.ALL)), None)
+    return found[f]
+
+
 def _times_table(by: Dimension, *, compare: bool = False) -> Callable[..., Table]:
     name = _table_name(by)
 
@@ -264,7 +272,7 @@ def _times_table(by: Dimension, *, compare: bool = False) -> Callable[..., Table
         rows = [_times_row(label, line) for label, line in zip(labels, lines)]
         note = ""
         if compare:
-            [overall] = figures.times(session, f, Dimension.ALL) or [None]
+            overall = _overall_times(session, f)
             columns += [Column("First response against all cases", "ratio"),
                         Column("Resolution against all cases", "ratio"), Column("Sample", "text")]
             for row, line in zip(rows, lines):

@@ -25,8 +25,7 @@ from caseworker import audit
 from caseworker.extensions import limiter, rq_connection
 from caseworker.i18n import LANGUAGES
 from channels import csat
-from models import AuditAction, Case, Session, SurveyResponse
-from models.db import WRITE_INTENT
+from models import AuditAction, Case, Session, SurveyResponse, begin_writing
 from routing import signals as routing_signals
 
 log = logging.getLogger(__name__)
@@ -113,7 +112,8 @@ def _reference(survey: SurveyResponse) -> str:
 @limiter.limit(lambda: current_app.config["CSAT_RATE_LIMIT"], methods=["POST"])
 def answer(token: str):
     survey = _open(token)
-    language, reference = _language(survey.language), _reference(survey)
+    case = Session.get(Case, survey.case_id)
+    language, reference = _language(survey.language), case.reference
     if survey.answered_at is not None:
         return _render("survey/done.html", language, 409 if request.method == "POST" else 200,
                        reference=reference, already=True)
@@ -123,15 +123,12 @@ def answer(token: str):
     if not valid:
         return _render("survey/question.html", language, 400 if form.is_submitted() else 200,
                        form=form, reference=reference, token=token)
-    # A writer from the start (see models.db._begin): SQLite cannot upgrade a reading transaction.
-    Session.commit()
-    Session.connection(execution_options={WRITE_INTENT: True})
+    begin_writing()          # SQLite cannot upgrade a reading transaction (see models.db._begin)
     try:
         answered = csat.answer(Session(), survey.id, int(form.score.data), form.comment.data)
     except csat.AlreadyAnswered:
         Session.rollback()
         return _render("survey/done.html", language, 409, reference=reference, already=True)
-    case = Session.get(Case, answered.case_id)
     audit.record(Session(), AuditAction.UPDATE, "survey", answered.id, constituent_id=case.constituent_id,
                  case_id=case.id, via="public survey", score=answered.score)
     Session.commit()

@@ -96,7 +96,7 @@ def start_setup(session: Session, user: User, box: SecretBox) -> str:
         raise TwoFactorError("two-factor sign-in is on already")
     secret = pyotp.random_base32()
     if record is None:
-        record = StaffTotp(user_id=user.id, secret_encrypted=box.seal(secret))
+        record = StaffTotp(user_id=user.id)
         session.add(record)
     record.secret_encrypted, record.last_counter, record.failed_attempts = box.seal(secret), None, 0
     session.flush()
@@ -125,12 +125,13 @@ def confirm_setup(session: Session, user: User, code: str, box: SecretBox, now: 
 
     Flushes. Raises TwoFactorError when nothing is being set up or the code is wrong.
     """
+    now = now or utcnow()
     record = record_of(session, user.id, lock=True)
     if record is None or record.is_enabled:
         raise TwoFactorError("start the set-up again")
-    if not _accept_totp(record, box, code, now or utcnow()):
+    if not _accept_totp(record, box, code, now):
         raise TwoFactorError("that code is not right")
-    record.is_enabled, record.enabled_at, record.failed_attempts = True, now or utcnow(), 0
+    record.is_enabled, record.enabled_at, record.failed_attempts = True, now, 0
     return new_recovery_codes(session, user)
 
 

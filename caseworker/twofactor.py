@@ -120,13 +120,12 @@ def code():
             return redirect(url_for("auth.login"))
         form.code.errors.append("That code is not right. Codes change every 30 seconds; each works once.")
         return render_template("auth/twofactor_code.html", form=form), 401
-    if method is totp.Method.RECOVERY_CODE:
-        _audit_change(user.id, "recovery_code_used", actor_id=user.id,
-                      codes_left=totp.recovery_codes_left(Session(), user.id))
+    left = totp.recovery_codes_left(Session(), user.id) if method is totp.Method.RECOVERY_CODE else None
+    if left is not None:
+        _audit_change(user.id, "recovery_code_used", actor_id=user.id, codes_left=left)
     auth.sign_in(user, remember=state.get("remember", False), second_factor=method.value)
-    if method is totp.Method.RECOVERY_CODE:
-        flash(f"You signed in with a recovery code; {totp.recovery_codes_left(Session(), user.id)} are left.",
-              "info")
+    if left is not None:
+        flash(f"You signed in with a recovery code; {left} are left.", "info")
     return redirect(state.get("next") or url_for("inbox.index"))
 
 

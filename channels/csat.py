@@ -19,7 +19,7 @@ from datetime import datetime
 
 from itsdangerous import BadSignature, SignatureExpired, TimestampSigner, URLSafeTimedSerializer
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue
 from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -44,7 +44,6 @@ LANGUAGES = ("en", "es", "it")
 SCORES = range(1, 6)
 MAX_COMMENT = 2000
 TOKEN_SALT = "casework.csat.survey"
-SEND_RETRY = Retry(max=5, interval=[10, 60, 300, 900, 3600])
 
 SUBJECT = {"en": "How did we do?", "es": "¿Qué tal lo hicimos?", "it": "Come siamo andati?"}
 CHAT_TEXT = {
@@ -178,7 +177,7 @@ def send_survey(session: Session, case_id: int, now: datetime | None = None) -> 
     who were asked. Raises nothing of its own.
     """
     now = now or utcnow()
-    existing = session.execute(select(SurveyResponse).where(SurveyResponse.case_id == case_id)).scalar_one_or_none()
+    existing = for_case(session, case_id)
     if existing is not None:
         return SurveySent(existing.id, case_id, existing.channel, _carrier(session, existing), is_new=False)
     case = session.get(Case, case_id)
@@ -233,7 +232,7 @@ def _carrier(session: Session, survey: SurveyResponse) -> int | None:
 def request_survey(redis: Redis, case_id: int):
     """Enqueue `survey_case` for a case that was just resolved. Call after the resolve is committed."""
     return Queue(jobs.CHANNELS_QUEUE, connection=redis).enqueue(survey_case, case_id, job_timeout=120,
-                                                                retry=SEND_RETRY)
+                                                                retry=jobs.SEND_RETRY)
 
 
 def survey_case(case_id: int) -> str:
@@ -273,7 +272,7 @@ def clean_comment(text: str | None) -> str | None:
     if not text:
         return None
     cleaned = "".join(c for c in text if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf", "Cs"))
-    return cleaned.replace("\r\n", "\n").strip() or None
+    return cleaned.strip() or None
 
 
 def answer(session: Session, survey_id: int, score: int, comment: str | None = None,

@@ -20,6 +20,7 @@ from sqlalchemy.orm import Session, defer
 
 from channels.email import peek_message_id
 from models import Channel, InboundRaw, InboundStatus, utcnow
+from models.db import execute_core
 
 log = logging.getLogger(__name__)
 
@@ -76,12 +77,12 @@ def store_raw(session: Session, *, channel: Channel, source: str, payload: bytes
     message_id = peek_message_id(payload) if content_type == "message/rfc822" else None
     insert_new = _INSERTS[session.get_bind().dialect.name](InboundRaw).on_conflict_do_nothing(
         index_elements=[InboundRaw.idempotency_key]).returning(InboundRaw.id)
-    session.flush()
-    raw_id = session.connection().execute(insert_new, {
+    raw_id = execute_core(session, insert_new, {
         "channel": channel, "source": source[:64], "idempotency_key": key, "payload": payload,
         "content_type": content_type[:255], "message_id": message_id}).scalar()
     if raw_id is None:
-        return session.execute(select(InboundRaw).where(InboundRaw.idempotency_key == key)).scalar_one(), False
+        return session.execute(select(InboundRaw).where(InboundRaw.idempotency_key == key)
+                               .options(defer(InboundRaw.payload))).scalar_one(), False
     return session.get(InboundRaw, raw_id, options=[defer(InboundRaw.payload)]), True
 
 

@@ -4,8 +4,6 @@ from dataclasses import dataclass
 
 from sqlalchemy import Row, bindparam, insert, inspect, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 import routing
 from channels.base import ContactAddress, NormalizedContact
@@ -23,6 +21,7 @@ from models import (
     next_reference,
     utcnow,
 )
+from models.db import execute_core, execute_update
 
 log = logging.getLogger(__name__)
 
@@ -43,13 +42,6 @@ def find_or_create_constituent(session: Session, address: ContactAddress) -> tup
     return session.get(Constituent, constituent_id), session.get(ContactPoint, point_id)
 
 
-def _run(session: Session, statement, params: dict | None = None):
-    """A prebuilt Core statement on the session's connection, after a flush: intake's hot path skips the ORM
-    unit of work (about a third of a message's cost) and sees every pending object as session.execute would."""
-    session.flush()
-    return session.connection().execute(statement, params)
-
-
 _POINT = (select(ContactPoint.id, ContactPoint.constituent_id, Constituent.merged_into_id, Constituent.display_name,
                  Constituent.preferred_language)
           .join(Constituent, Constituent.id == ContactPoint.constituent_id)
@@ -65,22 +57,22 @@ def sender_ids(session: Session, address: ContactAddress) -> tuple[int, int, str
     """(constituent id, contact point id, preferred language) behind `address`, following merges; a new
     address gets a new constituent and contact point, and a nameless constituent the name it was sent with.
     Flushes. Raises IntegrityError when another transaction creates the same contact point at once."""
-    row = _run(session, _POINT, {"kind": address.kind, "value": address.value}).first()
+    row = execute_core(session, _POINT, {"kind": address.kind, "value": address.value}).first()
     if row is None:
-        constituent_id = _run(session, _NEW_CONSTITUENT, {"display_name": address.display_name}).scalar_one()
-        point_id = _run(session, _NEW_POINT, {"constituent_id": constituent_id, "kind": address.kind,
-                                              "value": address.value, "display": address.display_name}).scalar_one()
+        constituent_id = execute_core(session, _NEW_CONSTITUENT, {"display_name": address.display_name}).scalar_one()
+        point_id = execute_core(session, _NEW_POINT, {"constituent_id": constituent_id, "kind": address.kind,
+                                                      "value": address.value,
+                                                      "display": address.display_name}).scalar_one()
         return constituent_id, point_id, None
     point_id, constituent_id, merged_into_id, name, language = row
     seen = {constituent_id}
     while merged_into_id is not None and merged_into_id not in seen:
         seen.add(merged_into_id)
-        constituent_id, merged_into_id, name, language = _run(session, _CONSTITUENT, {"id": merged_into_id}).one()
+        constituent_id, merged_into_id, name, language = execute_core(session, _CONSTITUENT,
+                                                                      {"id": merged_into_id}).one()
     if address.display_name and not name:
-        _run(session, _NAME, {"b_id": constituent_id, "b_name": address.display_name})
-        loaded = session.identity_map.get(identity_key(Constituent, constituent_id))
-        if loaded is not None:
-            set_committed_value(loaded, "display_name", address.display_name)
+        execute_update(session, _NAME, {"b_id": constituent_id, "b_name": address.display_name}, Constituent,
+                       constituent_id, display_name=address.display_name)
     return constituent_id, point_id, language
 
 
@@ -107,16 +99,7 @@ def existing(session: Session, channel: Channel, external_id: str | None) -> Row
     check), or None. One indexed lookup; flushes."""
     if external_id is None:
         return None
-    return _run(session, _EXISTING, {"channel": channel, "external_id": external_id}).first()
-
-
-def open_case(session: Session, contact: NormalizedContact, constituent: Constituent | None) -> Case:
-    """A new case for `contact`, in its category's queue, with its SLA due times. Flushes."""
-    case = _new_case(session, contact, constituent.id if constituent else None,
-                     constituent.preferred_language if constituent else None)
-    session.add(case)
-    session.flush()
-    return case
+    return execute_core(session, _EXISTING, {"channel": channel, "external_id": external_id}).first()
 
 
 def _new_case(session: Session, contact: NormalizedContact, constituent_id: int | None,
@@ -154,7 +137,7 @@ def _insert_case(session: Session, contact: NormalizedContact, constituent_id: i
     """Insert a new case for `contact` with one statement; returns its id. Flushes."""
     case = _new_case(session, contact, constituent_id, preferred_language)
     values = {key: case.__dict__[key] for key in _CASE_FIELDS if key in case.__dict__}
-    return _run(session, _NEW_CASE, values).scalar_one()
+    return execute_core(session, _NEW_CASE, values).scalar_one()
 
 
 def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | None = None, *,
@@ -182,7 +165,7 @@ def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | N
             reopened = not case.is_open
             case.status = CaseStatus.ASSIGNED if case.assignee_id else CaseStatus.NEW
         case.last_activity_at = now
-    interaction_id = _run(session, _NEW_INTERACTION, {
+    interaction_id = execute_core(session, _NEW_INTERACTION, {
         "case_id": case_id, "constituent_id": constituent_id, "kind": InteractionKind.MESSAGE,
         "channel": contact.channel, "direction": Direction.INBOUND, "contact_point_id": point_id,
         "subject": contact.subject[:500], "body_text": contact.body_text, "body_html": contact.body_html,

@@ -294,15 +294,6 @@ def request_recovery(redis: Redis) -> int:
     return len(ids)
 
 
-def retry_stale(older_than_seconds: int = 600) -> int:
-    """Re-enqueue payloads whose worker died before finishing them. Returns how many."""
-    with transaction() as session:
-        ids = inbound.stale(session, timedelta(seconds=older_than_seconds))
-    if ids:
-        request_ingest(_connection(), ids)
-    return len(ids)
-
-
 # ---- outbound -------------------------------------------------------------------------------------------
 
 

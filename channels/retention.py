@@ -133,7 +133,8 @@ def closed_at() -> ColumnElement[datetime]:
 
 
 def anonymised_now() -> ColumnElement[bool]:
-    """The case was anonymised and nothing arrived on it since (a new contact would reopen it)."""
+    """The case was anonymised and nothing arrived on it since (a new contact would reopen it): SQL of
+    `Case.is_anonymised`."""
     return and_(Case.anonymised_at.is_not(None), Case.anonymised_at >= Case.last_activity_at)
 
 
@@ -172,7 +173,7 @@ class Policy:
         if not periods:
             return None
         return and_(Case.status.in_(CLOSED_STATUSES), Case.legal_hold.is_(False),
-                    or_(Case.anonymised_at.is_(None), Case.anonymised_at < Case.last_activity_at), or_(*periods))
+                    ~anonymised_now(), or_(*periods))
 
 
 def expires_at(case: Case, policy: Policy) -> datetime | None:
@@ -605,7 +606,7 @@ def set_legal_hold(session: Session, case_id: int, *, on: bool, reason: str, by_
         return None
     if case.legal_hold is on:
         raise LegalHoldError("This case is on legal hold already." if on else "This case is not on legal hold.")
-    if on and case.anonymised_at is not None and case.anonymised_at >= case.last_activity_at:
+    if on and case.is_anonymised:
         raise LegalHoldError("Retention removed this case's personal data already; a hold cannot bring it back.")
     case.legal_hold = on
     case.legal_hold_reason = reason[:500] if on else None

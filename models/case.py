@@ -97,6 +97,12 @@ class Case(Base):
     def is_open(self) -> bool:
         return self.status in OPEN_STATUSES
 
+    @property
+    def is_anonymised(self) -> bool:
+        """Retention removed the case's personal data and nothing arrived on it since (channels/retention.py
+        `anonymised_now` is the same rule in SQL)."""
+        return self.anonymised_at is not None and self.anonymised_at >= self.last_activity_at
+
     def __repr__(self) -> str:
         return f"<Case {self.reference}>"
 

@@ -7,6 +7,8 @@ from pathlib import Path
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import scoped_session, sessionmaker
+from sqlalchemy.orm.attributes import set_committed_value
+from sqlalchemy.orm.util import identity_key
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,32 @@ def begin_writing() -> None:
     later while others write (the upgrade fails at once, whatever the busy timeout)."""
     Session.commit()
     Session.connection(execution_options={WRITE_INTENT: True})
+
+
+def execute_core(session: OrmSession, statement, params: dict | None = None):
+    """Run a prebuilt Core statement on the session's connection: hot paths (intake, routing) skip the ORM
+    layer. Flushes first (a no-op for a clean session), so pending objects are visible as with session.execute."""
+    session.flush()
+    return session.connection().execute(statement, params)
+
+
+def execute_update(session: OrmSession, statement, params: dict, model: type, key: object, **values):
+    """`execute_core` for an UPDATE of one row, then `sync_loaded` the object `(model, key)` with `values`."""
+    result = execute_core(session, statement, params)
+    if result.rowcount:
+        sync_loaded(session, model, key, **values)
+    return result
+
+
+def sync_loaded(session: OrmSession, model: type, key: object, **values) -> None:
+    """Give the object `(model, key)` the session holds, if any, the `values` a Core UPDATE just wrote to its
+    row (a callable maps the old value), as an ORM-enabled UPDATE does."""
+    loaded = session.identity_map.get(identity_key(model, key))
+    if loaded is None:
+        return
+    for name, value in values.items():
+        if name in loaded.__dict__:
+            set_committed_value(loaded, name, value(loaded.__dict__[name]) if callable(value) else value)
 
 
 def make_engine(url: str, **kwargs) -> Engine:

@@ -14,6 +14,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from models.case import ReferenceCounter
+from models.db import execute_core
 
 _BLOCK = "casework.reference_block"
 
@@ -46,8 +47,7 @@ def _bump(session: Session, year: int, count: int) -> int:
     """
     bump = (update(ReferenceCounter).where(ReferenceCounter.year == year)
             .values(value=ReferenceCounter.value + count).returning(ReferenceCounter.value))
-    session.flush()
-    number = session.connection().execute(bump).scalar()
+    number = execute_core(session, bump).scalar()
     if number is None:
         try:
             with session.begin_nested():

@@ -38,9 +38,5 @@ class RetentionRun(Base):
     error_count: Mapped[int] = mapped_column(default=0)
     errors: Mapped[list[Any]] = mapped_column(default=list)
 
-    @property
-    def is_finished(self) -> bool:
-        return self.finished_at is not None
-
     def __repr__(self) -> str:
         return f"<RetentionRun {self.id} {self.mode.value}>"

@@ -1,10 +1,10 @@
 """Routing: the public API that channels/ and caseworker/ use."""
 from redis import Redis
-from rq import Queue, Retry
+from rq import Queue
 from rq.job import Job
 
 from routing import jobs
-from routing.dispatch import ROUTING_QUEUE, announce, perform, request_fill, schedule_offline_check
+from routing.dispatch import ASSIGN_RETRY, ROUTING_QUEUE, announce, perform, request_fill, schedule_offline_check
 from routing.dispatch import request_assignments, request_recovery
 from routing.settings import configure
 from routing.sla import configure as configure_sla
@@ -23,5 +23,5 @@ def request_assignment(redis: Redis, case_id: int) -> Job:
     Call after the case is committed."""
     request_sla_timers(redis, case_id)
     return Queue(ROUTING_QUEUE, connection=redis).enqueue(
-        jobs.assign_case, case_id, job_timeout=30, retry=Retry(max=3, interval=[5, 30, 120])
+        jobs.assign_case, case_id, job_timeout=30, retry=ASSIGN_RETRY
     )

@@ -22,8 +22,7 @@ log = logging.getLogger(__name__)
 ROUTING_QUEUE = "routing"
 DEADLOCK = "40P01"           # PostgreSQL's deadlock_detected
 _RETRY = Retry(max=3, interval=[1, 5, 30])
-_ASSIGN_RETRY = Retry(max=3, interval=[5, 30, 120])     # as routing.request_assignment
-_SLA_RETRY = Retry(max=3, interval=[5, 30, 120])        # as sla_jobs.request_sla_timers
+ASSIGN_RETRY = Retry(max=3, interval=[5, 30, 120])
 
 
 def _queue(redis: Redis) -> Queue:
@@ -53,13 +52,12 @@ def request_assignments(redis: Redis, case_ids: Sequence[int], timed: Sequence[i
     does case by case, for an intake batch. With `pipeline`, only adds to it (the caller executes it).
     Call after the cases are committed."""
     pipe = pipeline if pipeline is not None else redis.pipeline()
-    timers = [Queue.prepare_data(sla_jobs.arm_sla, (case_id,), timeout=60, retry=_SLA_RETRY)
-              for case_id in dict.fromkeys([*case_ids, *timed])]
+    timers = [sla_jobs.timer_job(case_id) for case_id in dict.fromkeys([*case_ids, *timed])]
     if timers:
         Queue(sla_jobs.SLA_QUEUE, connection=redis).enqueue_many(timers, pipeline=pipe)
     if case_ids:
         _queue(redis).enqueue_many([Queue.prepare_data("routing.jobs.assign_cases", (list(case_ids),), timeout=60,
-                                                       retry=_ASSIGN_RETRY)], pipeline=pipe)
+                                                       retry=ASSIGN_RETRY)], pipeline=pipe)
     if pipeline is None:
         pipe.execute()
 

@@ -21,11 +21,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta, timezone
 
 from sqlalchemy import ColumnElement, Float, Integer, and_, case, cast, func, literal, or_, select
-from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.orm import Session
-from sqlalchemy.sql.expression import FunctionElement
 
 from models import OPEN_STATUSES, Case, Category, Channel, Queue, SurveyResponse, User, utcnow
+from routing.sqltime import seconds_between, utc_day, utc_hour
 
 MAX_DAYS = 731               # the longest range a report covers (two years)
 PERCENTILES = (0.5, 0.9)
@@ -75,64 +74,6 @@ class Filters:
         return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
 
 
-# ---- SQL building blocks that differ by engine ------------------------------------------------------------
-
-
-class seconds_between(FunctionElement):
-    """SQL: seconds from the second timestamp to the first (NULL when either is NULL)."""
-
-    type = Float()
-    inherit_cache = True
-    name = "seconds_between"
-
-
-@compiles(seconds_between)
-def _seconds_sqlite(element, compiler, **kw):
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_postgresql(element, compiler, **kw):
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
-
-
-class utc_day(FunctionElement):
-    """SQL: the UTC calendar day of a timestamp ('YYYY-MM-DD' text on SQLite, a date on PostgreSQL)."""
-
-    inherit_cache = True
-    name = "utc_day"
-
-
-@compiles(utc_day)
-def _day_sqlite(element, compiler, **kw):
-    return f"date({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(utc_day, "postgresql")
-def _day_postgresql(element, compiler, **kw):
-    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
-
-
-class utc_hour(FunctionElement):
-    """SQL: the UTC hour of the day (0-23) of a timestamp."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "utc_hour"
-
-
-@compiles(utc_hour)
-def _hour_sqlite(element, compiler, **kw):
-    return f"CAST(strftime('%H', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(utc_hour, "postgresql")
-def _hour_postgresql(element, compiler, **kw):
-    return f"CAST(EXTRACT(HOUR FROM timezone('UTC', {compiler.process(element.clauses, **kw)})) AS INTEGER)"
-
-
 def _group_column(by: Dimension) -> ColumnElement:
     return {
         Dimension.ALL: literal("all"),
@@ -146,14 +87,15 @@ def _group_column(by: Dimension) -> ColumnElement:
     }[by]
 
 
+def _narrow(filters: Filters, model=Case) -> list[ColumnElement[bool]]:
+    """WHERE clauses of the queue and channel filters on `model`."""
+    return ([model.queue_id == filters.queue_id] if filters.queue_id is not None else []) + \
+        ([model.channel == filters.channel] if filters.channel is not None else [])
+
+
 def _scope(filters: Filters, column=Case.created_at, model=Case) -> list[ColumnElement[bool]]:
     """WHERE clauses: `column` within the range, and the queue and channel filters on `model`."""
-    clauses = [column >= filters.since, column < filters.until]
-    if filters.queue_id is not None:
-        clauses.append(model.queue_id == filters.queue_id)
-    if filters.channel is not None:
-        clauses.append(model.channel == filters.channel)
-    return clauses
+    return [column >= filters.since, column < filters.until, *_narrow(filters, model)]
 
 
 @dataclass(frozen=True)
@@ -208,17 +150,6 @@ def _ranked_percentiles(session: Session, value: ColumnElement, group: ColumnEle
     return {key: Spread(n, _number(median), _number(p90)) for key, n, median, p90 in rows}
 
 
-def _normal_key(by: Dimension, key: object) -> object:
-    """Group keys as Python values, whatever the engine returned (a day as a date, an hour as an int)."""
-    if key is None:
-        return None
-    if by is Dimension.DAY:
-        return key if isinstance(key, date) else date.fromisoformat(str(key)[:10])
-    if by is Dimension.CHANNEL:
-        return Channel(key)
-    return key
-
-
 def _names(session: Session, model, keys: Iterable[object]) -> dict[object, str]:
     ids = [k for k in keys if k is not None]
     if not ids:
@@ -267,7 +198,7 @@ def volume(session: Session, filters: Filters, by: Dimension) -> list[VolumeLine
     """Cases created in the range, counted by `by`. Every day (or hour) of the range gets a line, with
     0 where no case came. Reads only."""
     group = _group_column(by)
-    counts = {_normal_key(by, key): n for key, n in session.execute(
+    counts = {key: n for key, n in session.execute(
         select(group, func.count()).where(*_scope(filters)).group_by(group))}
     if by is Dimension.DAY:
         counts = {day: counts.get(day, 0) for day in filters.days}
@@ -276,8 +207,7 @@ def volume(session: Session, filters: Filters, by: Dimension) -> list[VolumeLine
     labels = label_of(session, by, counts)
     ordered = (sorted(counts) if by in (Dimension.DAY, Dimension.HOUR)
                else sorted(counts, key=lambda k: (-counts[k], labels[k])))
-    return [VolumeLine(key, labels[key] if by is not Dimension.DAY else key.isoformat(), counts[key])
-            for key in ordered]
+    return [VolumeLine(key, labels[key], counts[key]) for key in ordered]
 
 
 # ---- response and resolution times -------------------------------------------------------------------------
@@ -308,7 +238,7 @@ def times(session: Session, filters: Filters, by: Dimension) -> list[TimesLine]:
     lines = []
     for key in _sorted(found, by, labels):
         cases, (first, resolved) = found[key]
-        lines.append(TimesLine(_normal_key(by, key), labels[key], cases, first.n, first.median, first.p90,
+        lines.append(TimesLine(key, labels[key], cases, first.n, first.median, first.p90,
                                resolved.n, resolved.median, resolved.p90))
     return lines
 
@@ -360,7 +290,7 @@ def sla_attainment(session: Session, filters: Filters, by: Dimension) -> list[Sl
     ).where(*_scope(filters)).group_by(group)).all()
     figures = {key: values for key, *values in rows}
     labels = label_of(session, by, figures)
-    return [SlaLine(_normal_key(by, key), labels[key], *figures[key]) for key in _sorted(figures, by, labels)]
+    return [SlaLine(key, labels[key], *figures[key]) for key in _sorted(figures, by, labels)]
 
 
 # ---- agents ------------------------------------------------------------------------------------------------
@@ -385,11 +315,7 @@ def agents(session: Session, filters: Filters) -> list[AgentLine]:
     where = _scope(filters, Case.resolved_at) + [Case.assignee_id.is_not(None)]
     resolved = _spreads(session, [seconds_between(Case.resolved_at, Case.created_at),
                                   seconds_between(Case.first_responded_at, Case.created_at)], Case.assignee_id, where)
-    open_where = [Case.status.in_(OPEN_STATUSES), Case.assignee_id.is_not(None)]
-    if filters.queue_id is not None:
-        open_where.append(Case.queue_id == filters.queue_id)
-    if filters.channel is not None:
-        open_where.append(Case.channel == filters.channel)
+    open_where = [Case.status.in_(OPEN_STATUSES), Case.assignee_id.is_not(None), *_narrow(filters)]
     open_now = dict(session.execute(select(Case.assignee_id, func.count()).where(*open_where)
                                     .group_by(Case.assignee_id)).all())
     csat = {agent: (n, avg) for agent, n, avg in session.execute(
@@ -442,7 +368,7 @@ def csat(session: Session, filters: Filters, by: Dimension) -> list[CsatLine]:
     lines = []
     for key in _sorted(keys, by, labels):
         n, average, happy = answers.get(key, (0, None, 0))
-        lines.append(CsatLine(_normal_key(by, key), labels[key], sent.get(key, 0), n, _number(average), happy))
+        lines.append(CsatLine(key, labels[key], sent.get(key, 0), n, _number(average), happy))
     return lines
 
 

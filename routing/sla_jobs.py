@@ -26,10 +26,15 @@ def _queue(redis: Redis) -> Queue:
     return Queue(SLA_QUEUE, connection=redis)
 
 
+def timer_job(case_id: int):
+    """The job that sets the SLA timers of a case, prepared for `Queue.enqueue_many` on SLA_QUEUE."""
+    return Queue.prepare_data(arm_sla, (case_id,), timeout=60, retry=_RETRY)
+
+
 def request_sla_timers(redis: Redis, case_id: int) -> None:
     """Enqueue setting the SLA timers of a case (and bringing its clocks in line). Call after the change
     that moved them is committed: a case opened, its status, queue or priority changed."""
-    _queue(redis).enqueue(arm_sla, case_id, job_timeout=60, retry=_RETRY)
+    _queue(redis).enqueue_many([timer_job(case_id)])
 
 
 def request_sla_sweep(redis: Redis, everything: bool = True) -> None:

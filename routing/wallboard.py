@@ -29,6 +29,7 @@ from models import (
     utcnow,
 )
 from routing import sla
+from routing.sqltime import seconds_between
 
 WINDOW = timedelta(minutes=15)
 AGENT_ROLES = (Role.AGENT, Role.CASEWORKER)
@@ -139,13 +140,6 @@ def duration(seconds: int | None) -> str:
     return f"{minutes} min {secs} s" if minutes else f"{secs} s"
 
 
-def _epoch(session: Session, column) -> ColumnElement[float]:
-    """Seconds since 1970 of a timestamp column, in SQL (SQLite stores UTC text, PostgreSQL a timestamptz)."""
-    if session.get_bind().dialect.name == "sqlite":
-        return (func.julianday(column) - 2440587.5) * 86400.0
-    return func.extract("epoch", column)
-
-
 def _is_waiting() -> ColumnElement[bool]:
     return and_(Case.status == CaseStatus.NEW, Case.assignee_id.is_(None), Case.offered_to_id.is_(None))
 
@@ -177,7 +171,7 @@ def _handled(session: Session, now: datetime, window: timedelta) -> dict[tuple[i
     accepted = select(taken.case_id, taken.queue_id, taken.responded_at.label("at")).where(
         taken.kind == DecisionKind.OFFER, taken.outcome == DecisionOutcome.ACCEPTED, taken.responded_at >= since)
     events = union_all(direct, accepted).subquery()
-    wait = _epoch(session, events.c.at) - _epoch(session, Case.queued_at)
+    wait = seconds_between(events.c.at, Case.queued_at)
     rows = session.execute(
         select(events.c.queue_id, Case.channel, func.count(), func.avg(wait))
         .join(Case, Case.id == events.c.case_id).where(events.c.queue_id.is_not(None))

@@ -14,7 +14,6 @@ from caseworker.extensions import socketio
 from models import (
     Case,
     CaseStatus,
-    Channel,
     DecisionOutcome,
     Presence,
     Role,

@@ -5,23 +5,26 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 - A case holds at most one *slot*: `cases.slot_channel` names the channel, and the slot belongs to the
   case's assignee, or to the agent it is offered to (`offered_to_id`). Owner and offer exclude each other,
   so a case never has two owners.
-- `user_capacities.used` counts the slots an agent holds per channel. It only moves in this module, by
-  conditional UPDATEs: `SET used = used + 1 WHERE used < slots` reserves, and a reservation that updates
-  no row lost the race and tries the next candidate. PostgreSQL re-checks the WHERE clause on the newest
-  row version after waiting for a row lock, SQLite serialises writers with BEGIN IMMEDIATE; either way
-  an agent never exceeds capacity. `reconcile` recounts an agent's slots from their cases.
+- `user_capacities.used` counts the slots an agent holds per channel; it only moves in this module.
+  Routing decides in memory first: a transaction reads each queue's agents once (`_Batch`), ranks every
+  case of the batch against those pools, and carries each pick's new load to every pool the agent is in.
+  Then it *claims* the picks (`_claim`): one statement locks the capacity rows of the agents picked, in
+  (user, channel) order, and a second reads those agents' presence. A presence change locks the same
+  capacity rows first, so that read is fresh; from then on the locked loads in memory are exact. A pick
+  whose agent turned out full or away is ranked again on the corrected pools, and so on until every pick
+  stands; then the loads, the users' last assignment, the decisions and the cases are written in a few
+  bulk statements (`_write`). On SQLite, where writers run one at a time (BEGIN IMMEDIATE), what the
+  transaction read is exact already and the claim is skipped. Either way an agent never exceeds
+  capacity. `reconcile` recounts an agent's slots from their cases.
 - Every routing step first locks the case row (SELECT ... FOR UPDATE) and re-checks its state, so two
-  workers given the same case do the work once. Then an agent's capacity row, then their user row: a
-  reservation wins the slot, then updates the user `WHERE presence = 'available'` (re-checked on the
-  newest row, so an agent who just went away is skipped and the slot given back). A presence change
-  locks the agent's capacity rows before their user row, in the same order.
-- A step that frees one agent's slot and takes another's (decline, return, presence) can still meet a
-  mirror-image step on PostgreSQL; the database detects the deadlock and `dispatch.perform` runs the
-  step again. Steps stay short for that reason: `fill` routes one case per transaction. `route_waiting`
-  routes a batch of one queue's waiting cases in one transaction (a burst, or many freed slots); it
-  holds more capacity locks, so it runs through `dispatch.perform` as well, which retries a deadlock.
-- The hot path (route_case, route_waiting, fill) runs prebuilt Core statements on the session's
-  connection (`_read`, `_write`): about twenty statements a decision for `fill`, eight a case in a batch.
+  workers given the same case do the work once; batches take their cases with SKIP LOCKED or in id order.
+- A step that frees one agent's slot and takes another's (decline, return, presence), or a batch whose
+  second claim round locks rows out of order, can still meet a mirror-image step on PostgreSQL; the
+  database detects the deadlock and `dispatch.perform` runs the step again. `fill` routes one case per
+  transaction; `route_waiting` and `route_cases` route a batch in one transaction (a burst, many freed
+  slots, an intake batch) and run through `dispatch.perform` as well.
+- The hot path runs prebuilt Core statements on the session's connection (`models.db.execute_core`):
+  about a dozen statements for one case, and about the same for a batch of fifty in one queue.
 - Nothing polls. Arrival routes the case (`route_case`), a freed slot pulls the best waiting case the
   agent can take (`fill`), and timers (offer expiry, overflow, return of unanswered cases) are RQ jobs
   scheduled for their moment. Waiting cases are read through the (queue, status, priority, queued_at)
@@ -30,14 +33,13 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 Each function returns `Effects`: what the caller announces (signals) and schedules (timers) after commit.
 """
 import logging
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, update
+from sqlalchemy import and_, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
-from sqlalchemy.orm.util import identity_key
 
 from models import (
     OPEN_STATUSES,
@@ -58,6 +60,7 @@ from models import (
     UserSkill,
     utcnow,
 )
+from models.db import execute_core, sync_loaded
 from routing import rules, settings
 
 log = logging.getLogger(__name__)
@@ -121,27 +124,8 @@ _CASE_COLUMNS = (Case.id, Case.status, Case.channel, Case.language, Case.priorit
 _LOCK_CASE = select(*_CASE_COLUMNS).where(Case.id == bindparam("case_id")).with_for_update()
 
 
-def _read(session: Session, statement, params: dict | None = None):
-    """Run a read on the session's connection: the hot path's prebuilt statements skip the ORM layer.
-    Flushes first (a no-op for a clean session), so pending objects are visible as with session.execute."""
-    session.flush()
-    return session.connection().execute(statement, params)
-
-
-def _write(session: Session, statement, params: dict, model: type, key: object, **values):
-    """Run a hot-path UPDATE on the session's connection, then give the object `(model, key)` the session
-    holds, if any, its new `values` (a callable maps the old value), as an ORM-enabled UPDATE does."""
-    result = _read(session, statement, params)
-    loaded = session.identity_map.get(identity_key(model, key)) if result.rowcount else None
-    if loaded is not None:
-        for name, value in values.items():
-            if name in loaded.__dict__:
-                set_committed_value(loaded, name, value(loaded.__dict__[name]) if callable(value) else value)
-    return result
-
-
 def _lock_case(session: Session, case_id: int):
-    return _read(session, _LOCK_CASE, {"case_id": case_id}).one_or_none()
+    return execute_core(session, _LOCK_CASE, {"case_id": case_id}).one_or_none()
 
 
 def _is_waiting(case) -> bool:
@@ -154,47 +138,71 @@ _QUEUE = select(Queue.strategy, Queue.priority, Queue.overflow_queue_id,
 _QUEUE_SKILLS = (select(QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
                  .join(Skill, Skill.id == QueueSkill.skill_id).where(QueueSkill.queue_id == bindparam("queue_id"))
                  .order_by(QueueSkill.skill_id))
-_CANDIDATES = (select(User.id, User.display_name, User.presence, User.languages, User.last_assigned_at,
-                      UserCapacity.slots, UserCapacity.used)
-               .join(QueueMember, QueueMember.user_id == User.id)
-               .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id,
-                                             UserCapacity.channel == bindparam("channel", type_=UserCapacity.channel.type)))
-               .where(QueueMember.queue_id == bindparam("queue_id"), User.is_active))
+_MEMBERS = (select(User.id, User.display_name, User.presence, User.languages, User.last_assigned_at,
+                   UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
+            .join(QueueMember, QueueMember.user_id == User.id)
+            .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id,
+                                          UserCapacity.channel.in_(bindparam("channels", expanding=True))))
+            .where(QueueMember.queue_id == bindparam("queue_id"), User.is_active))
 _LEVELS = (select(UserSkill.user_id, UserSkill.skill_id, UserSkill.level)
            .join(QueueMember, QueueMember.user_id == UserSkill.user_id)
            .where(QueueMember.queue_id == bindparam("queue_id"),
                   UserSkill.skill_id.in_(bindparam("skill_ids", expanding=True))))
-_DECLINED = select(RoutingDecision.user_id).where(
-    RoutingDecision.case_id == bindparam("case_id"), RoutingDecision.created_at >= bindparam("since"),
+_DECLINED = select(RoutingDecision.case_id, RoutingDecision.user_id, RoutingDecision.created_at).where(
+    RoutingDecision.case_id.in_(bindparam("case_ids", expanding=True)),
     RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT)))
 
 
 def _queue_profile(session: Session, queue_id: int) -> _QueueProfile:
-    queue = _read(session, _QUEUE, {"queue_id": queue_id}).one()
-    skills = _read(session, _QUEUE_SKILLS, {"queue_id": queue_id})
+    queue = execute_core(session, _QUEUE, {"queue_id": queue_id}).one()
+    skills = execute_core(session, _QUEUE_SKILLS, {"queue_id": queue_id})
     return _QueueProfile(queue_id, queue.strategy.value, queue.priority,
                          tuple(rules.SkillNeed(*row) for row in skills), queue.overflow_queue_id,
                          queue.overflow_after_seconds)
 
 
-def _candidates(session: Session, queue: _QueueProfile, channel: Channel) -> list[rules.Candidate]:
-    rows = _read(session, _CANDIDATES, {"queue_id": queue.id, "channel": channel}).all()
+@dataclass(frozen=True)
+class _Agents:
+    """A queue's active agents as read once: who they are, their slots on the channels asked for, and their
+    levels in the queue's skills."""
+
+    members: dict[int, Any]                                    # user -> row
+    slots: dict[tuple[int, Channel], tuple[int, int]]          # (user, channel) -> (slots, used)
+    skills: dict[int, dict[int, int]]                           # user -> skill id -> level
+
+
+def _agents(session: Session, queue: _QueueProfile, channels: list[Channel]) -> _Agents:
+    members, slots = {}, {}
+    for row in execute_core(session, _MEMBERS, {"queue_id": queue.id, "channels": channels}):
+        members[row.id] = row
+        if row.channel is not None:
+            slots[(row.id, row.channel)] = (row.slots, row.used)
     skills: dict[int, dict[int, int]] = {}
     if queue.skills:
-        levels = _read(session, _LEVELS, {"queue_id": queue.id, "skill_ids": [s.skill_id for s in queue.skills]})
+        levels = execute_core(session, _LEVELS,
+                              {"queue_id": queue.id, "skill_ids": [s.skill_id for s in queue.skills]})
         for user_id, skill_id, level in levels.all():
             skills.setdefault(user_id, {})[skill_id] = level
-    return [rules.Candidate(user_id, presence.value, tuple(languages or ()), skills.get(user_id, {}), slots or 0,
-                            used or 0, last_assigned_at, name)
-            for user_id, name, presence, languages, last_assigned_at, slots, used in rows]
+    return _Agents(members, slots, skills)
 
 
-def _declined(session: Session, case) -> frozenset[int]:
-    """Agents who declined the case, or let its offer time out, since it joined its current queue."""
-    if case.channel not in OFFER_CHANNELS:
-        return frozenset()
-    since = case.entered_queue_at or case.queued_at
-    return frozenset(_read(session, _DECLINED, {"case_id": case.id, "since": since}).scalars())
+def _candidates(agents: _Agents, channel: Channel) -> list[rules.Candidate]:
+    """The agents as candidates on `channel`; one without a capacity row there has no slot."""
+    return [rules.Candidate(m.id, m.presence.value, tuple(m.languages or ()), agents.skills.get(m.id, {}),
+                            *agents.slots.get((m.id, channel), (0, 0)), m.last_assigned_at, m.display_name)
+            for m in agents.members.values()]
+
+
+def _declined(session: Session, cases: list) -> dict[int, frozenset[int]]:
+    """Per case, the agents who declined it, or let its offer time out, since it joined its current queue.
+    One query for the cases of the offered channels; the others have none."""
+    since = {case.id: case.entered_queue_at or case.queued_at for case in cases if case.channel in OFFER_CHANNELS}
+    found: dict[int, set[int]] = defaultdict(set)
+    if since:
+        for case_id, user_id, at in execute_core(session, _DECLINED, {"case_ids": list(since)}):
+            if at >= since[case_id]:
+                found[case_id].add(user_id)
+    return {case.id: frozenset(found.get(case.id, ())) for case in cases}
 
 
 # ---- slots -----------------------------------------------------------------------------------------
@@ -202,28 +210,17 @@ def _declined(session: Session, case) -> frozenset[int]:
 
 _SLOT = and_(UserCapacity.user_id == bindparam("b_user"),
              UserCapacity.channel == bindparam("b_channel", type_=UserCapacity.channel.type))
-_RESERVE = update(UserCapacity).where(_SLOT, UserCapacity.used < UserCapacity.slots).values(used=UserCapacity.used + 1)
-_GIVE_BACK = update(UserCapacity).where(_SLOT).values(used=UserCapacity.used - 1)
-_TOUCH_AVAILABLE = (update(User).where(User.id == bindparam("b_user"), User.presence == Presence.AVAILABLE,
-                                       User.is_active).values(last_assigned_at=bindparam("b_now")))
+_LOCK_SLOTS = (select(UserCapacity.user_id, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
+               .where(tuple_(UserCapacity.user_id, UserCapacity.channel).in_(bindparam("keys", expanding=True)))
+               .order_by(UserCapacity.user_id, UserCapacity.channel).with_for_update())
+_AGENTS_NOW = (select(User.id, User.presence, User.is_active, User.last_assigned_at)
+               .where(User.id.in_(bindparam("user_ids", expanding=True))))
+_TAKE = update(UserCapacity).where(_SLOT).values(used=UserCapacity.used + bindparam("b_count"))
+_TOUCH = update(User).where(User.id == bindparam("b_user")).values(last_assigned_at=bindparam("b_now"))
 
 
-def _reserve(session: Session, candidate: rules.Candidate, channel: Channel, now: datetime) -> bool:
-    """Take one `channel` slot of an available agent; False when capacity or presence changed meanwhile.
-
-    The capacity row is locked first and only when the slot is won, then the user row: the same order
-    as `set_presence`, and a lost race leaves no lock behind.
-    """
-    slot = {"b_user": candidate.user_id, "b_channel": channel}
-    capacity = (UserCapacity, (candidate.user_id, channel))
-    if _write(session, _RESERVE, slot, *capacity, used=lambda used: used + 1).rowcount != 1:
-        return False
-    touched = _write(session, _TOUCH_AVAILABLE, {"b_user": candidate.user_id, "b_now": now}, User, candidate.user_id,
-                     last_assigned_at=now)
-    if touched.rowcount != 1:           # went away meanwhile: give the slot back
-        _write(session, _GIVE_BACK, slot, *capacity, used=lambda used: used - 1)
-        return False
-    return True
+def _slot_order(key: tuple[int, Channel]) -> tuple[int, str]:
+    return key[0], key[1].value
 
 
 def _release_slot(session: Session, case) -> int | None:
@@ -278,15 +275,16 @@ def _explanation(queue: _QueueProfile, need: rules.Need, evaluation: rules.Evalu
 
 
 _RECORD = insert(RoutingDecision).returning(RoutingDecision.id)
+_RECORD_MANY = insert(RoutingDecision).returning(RoutingDecision.id, sort_by_parameter_order=True)
 _OFFER_CASE = (update(Case).where(Case.id == bindparam("b_case"))
                .values(offered_to_id=bindparam("b_user"), slot_channel=bindparam("b_channel")))
 _ASSIGN_CASE = (update(Case).where(Case.id == bindparam("b_case"))
-                .values(assignee_id=bindparam("b_user"), status=CaseStatus.ASSIGNED, slot_channel=bindparam("b_channel"),
-                        last_activity_at=bindparam("b_now")))
+                .values(assignee_id=bindparam("b_user"), status=CaseStatus.ASSIGNED,
+                        slot_channel=bindparam("b_channel"), last_activity_at=bindparam("b_now")))
 
 
 def _record(session: Session, **values) -> int:
-    return _read(session, _RECORD, values).scalar_one()
+    return execute_core(session, _RECORD, values).scalar_one()
 
 
 def _overflow_at(queue: _QueueProfile, case, relaxed: bool) -> datetime | None:
@@ -307,49 +305,188 @@ def route_case(session: Session, case_id: int, now: datetime | None = None) -> E
     case = _lock_case(session, case_id)
     if case is None or not _is_waiting(case):
         return Effects()
-    queue = _queue_profile(session, case.queue_id)
-    return _decide(session, case, queue, _candidates(session, queue, case.channel), now)
+    return _route_locked(session, [case], now)
 
 
-def _decide(session: Session, case, queue: _QueueProfile, pool: list[rules.Candidate], now: datetime) -> Effects:
-    """Route one locked waiting case among `pool` (its queue's agents on its channel) and store the decision.
-    The winner's entry in `pool` is replaced by their new load, so a batch can go on with the same pool."""
-    need = rules.Need(case.channel.value, case.language, queue.skills, case.is_skill_relaxed)
-    declined = _declined(session, case)
-    evaluation = rules.evaluate(queue.strategy, need, pool, declined)
-    pick, lost = None, 0
-    for ranked in evaluation.ranked:
-        if _reserve(session, ranked.candidate, case.channel, now):
-            pick = ranked.candidate
-            break
-        evaluation.filtered[rules.CAPACITY].append(ranked.candidate)   # lost a race for the last slot
-        pool[pool.index(ranked.candidate)] = replace(ranked.candidate, used=ranked.candidate.slots)
-        lost += 1
-    evaluation.ranked = evaluation.ranked[lost:]
-    if pick is not None:
-        pool[pool.index(pick)] = replace(pick, used=pick.used + 1, last_assigned_at=now)
-    explanation = _explanation(queue, need, evaluation, pick, declined)
-    decision = {"case_id": case.id, "queue_id": case.queue_id, "strategy": queue.strategy,
-                "explanation": explanation, "created_at": now}
+class _Batch:
+    """What one routing transaction has read: the queues, their agents per channel as `rules.Candidate`s
+    whose loads follow the transaction's own decisions, and the capacity rows it holds locked (whose
+    loads in memory are exact from then on)."""
+
+    def __init__(self, session: Session, cases: list):
+        self.session = session
+        self.channels: dict[int, set[Channel]] = defaultdict(set)       # queue -> the channels its cases need
+        for case in cases:
+            self.channels[case.queue_id].add(case.channel)
+        self.queues: dict[int, _QueueProfile] = {}
+        self.agents: dict[int, _Agents] = {}
+        self.pools: dict[tuple[int, Channel], list[rules.Candidate]] = {}
+        self.places: dict[tuple[int, Channel], list[tuple[list[rules.Candidate], int]]] = defaultdict(list)
+        self.locked: set[tuple[int, Channel]] = set()
+        # SQLite runs one writer at a time (BEGIN IMMEDIATE): what this transaction read is exact, no claim needed.
+        self.serialised = session.connection().dialect.name == "sqlite"
+
+    def queue(self, queue_id: int) -> _QueueProfile:
+        if queue_id not in self.queues:
+            self.queues[queue_id] = _queue_profile(self.session, queue_id)
+        return self.queues[queue_id]
+
+    def pool(self, queue: _QueueProfile, channel: Channel) -> list[rules.Candidate]:
+        pool = self.pools.get((queue.id, channel))
+        if pool is None:
+            if queue.id not in self.agents:
+                self.agents[queue.id] = _agents(self.session, queue,
+                                                sorted(self.channels[queue.id], key=lambda c: c.value))
+            pool = self.pools[(queue.id, channel)] = _candidates(self.agents[queue.id], channel)
+            for n, candidate in enumerate(pool):
+                known = self.places.get((candidate.user_id, channel))
+                if known:                   # in a pool read earlier: the load this transaction gave them
+                    earlier = known[0][0][known[0][1]]
+                    pool[n] = replace(candidate, presence=earlier.presence, slots=earlier.slots, used=earlier.used,
+                                      last_assigned_at=earlier.last_assigned_at)
+                self.places[(candidate.user_id, channel)].append((pool, n))
+        return pool
+
+    def change(self, user_id: int, channel: Channel, **values) -> None:
+        """Give the agent's entry on `channel` new values in every pool it is in (an agent of two queues)."""
+        for pool, n in self.places.get((user_id, channel), ()):
+            pool[n] = replace(pool[n], **values)
+
+
+@dataclass
+class _Choice:
+    """One waiting case and the agent chosen for it in memory, before the slot is claimed in the database."""
+
+    case: Any
+    queue: _QueueProfile
+    need: rules.Need
+    declined: frozenset[int]
+    evaluation: rules.Evaluation | None = None
+    pick: rules.Candidate | None = None
+
+    @property
+    def slot(self) -> tuple[int, Channel]:
+        return self.pick.user_id, self.case.channel
+
+
+def _choose(batch: _Batch, choice: _Choice, now: datetime) -> None:
+    """Rank the case's pool as it stands and give the best agent the case's slot in memory."""
+    pool = batch.pool(choice.queue, choice.case.channel)
+    choice.evaluation = rules.evaluate(choice.queue.strategy, choice.need, pool, choice.declined)
+    choice.pick = choice.evaluation.ranked[0].candidate if choice.evaluation.ranked else None
+    if choice.pick is not None:
+        batch.change(*choice.slot, used=choice.pick.used + 1, last_assigned_at=now)
+
+
+def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice]:
+    """Lock, in one ordered statement, the capacity rows of the agents picked that the transaction does not
+    hold yet, then read those agents' presence (fresh: a presence change locks the same rows first) and
+    check each pick, in order, against the locked facts. The pools get the exact loads. Returns the
+    choices whose agent turned out full or away, to be chosen again."""
+    fresh = sorted({c.slot for c in choices if c.pick is not None} - batch.locked, key=_slot_order)
+    if not fresh or batch.serialised:
+        return []
+    batch.locked.update(fresh)
+    rows = {(r.user_id, r.channel): r for r in execute_core(batch.session, _LOCK_SLOTS, {"keys": fresh})}
+    agents = {a.id: a for a in execute_core(batch.session, _AGENTS_NOW, {"user_ids": sorted({u for u, _c in fresh})})}
+    room = {}
+    for slot in fresh:
+        row, agent = rows.get(slot), agents.get(slot[0])
+        available = agent is not None and agent.is_active and agent.presence is Presence.AVAILABLE
+        room[slot] = (row.slots - row.used) if row is not None and available else 0
+    taken: Counter = Counter()
+    lost = []
+    for choice in choices:
+        if choice.pick is None or choice.slot not in room:
+            continue
+        if taken[choice.slot] < room[choice.slot]:
+            choice.pick = replace(choice.pick, used=rows[choice.slot].used + taken[choice.slot])
+            taken[choice.slot] += 1
+        else:
+            lost.append(choice)
+    for slot in fresh:
+        row, agent = rows.get(slot), agents.get(slot[0])
+        presence = agent.presence.value if agent is not None and agent.is_active else Presence.OFFLINE.value
+        batch.change(*slot, presence=presence, slots=row.slots if row is not None else 0,
+                     used=(row.used if row is not None else 0) + taken[slot],
+                     last_assigned_at=now if taken[slot] else agent and agent.last_assigned_at)
+    return lost
+
+
+def _route_locked(session: Session, cases: list, now: datetime) -> Effects:
+    """Decide each locked waiting case in turn against its queue's pool (each queue profiled once, its agents
+    on a channel read once), claim the slots picked, choose again for the picks that lost, and write it all."""
+    batch = _Batch(session, cases)
+    declined = _declined(session, cases)
+    choices = []
+    for case in cases:
+        queue = batch.queue(case.queue_id)
+        choices.append(_Choice(case, queue, rules.Need(case.channel.value, case.language, queue.skills,
+                                                       case.is_skill_relaxed), declined[case.id]))
+    pending = choices
+    while pending:
+        for choice in pending:
+            _choose(batch, choice, now)
+        pending = _claim(batch, pending, now)
+    return _write(session, choices, now)
+
+
+def _decision_row(choice: _Choice, now: datetime) -> dict:
+    case, queue, pick = choice.case, choice.queue, choice.pick
+    row = {"case_id": case.id, "queue_id": case.queue_id, "strategy": queue.strategy, "created_at": now,
+           "explanation": _explanation(queue, choice.need, choice.evaluation, pick, choice.declined),
+           "kind": DecisionKind.ASSIGNMENT, "user_id": pick and pick.user_id, "expires_at": None}
     if pick is None:
-        _record(session, kind=DecisionKind.ASSIGNMENT, outcome=DecisionOutcome.NO_CANDIDATE,
-                rule="nobody eligible with a free slot", **decision)
-        overflow_at = _overflow_at(queue, case, case.is_skill_relaxed)
-        return Effects(waiting=[(case.id, case.queue_id, overflow_at)] if overflow_at else [])
+        return row | {"outcome": DecisionOutcome.NO_CANDIDATE, "rule": "nobody eligible with a free slot"}
     if case.channel in OFFER_CHANNELS:
-        expires_at = now + timedelta(seconds=settings.current.offer_timeout_seconds)
-        decision_id = _record(session, kind=DecisionKind.OFFER, outcome=DecisionOutcome.OFFERED, user_id=pick.user_id,
-                              rule=f"{queue.strategy}: offered, accept within the timeout", expires_at=expires_at,
-                              **decision)
-        _write(session, _OFFER_CASE, {"b_case": case.id, "b_user": pick.user_id, "b_channel": case.channel},
-               Case, case.id, offered_to_id=pick.user_id, slot_channel=case.channel)
-        return Effects(offered=[Offer(decision_id, case.id, pick.user_id, expires_at)])
-    _record(session, kind=DecisionKind.ASSIGNMENT, outcome=DecisionOutcome.ASSIGNED, user_id=pick.user_id,
-            rule=f"{queue.strategy}: assigned directly", **decision)
-    _write(session, _ASSIGN_CASE, {"b_case": case.id, "b_user": pick.user_id, "b_channel": case.channel, "b_now": now},
-           Case, case.id, assignee_id=pick.user_id, status=CaseStatus.ASSIGNED, slot_channel=case.channel,
-           last_activity_at=now)
-    return Effects(assigned=[(case.id, pick.user_id, case.queue_id)])
+        return row | {"kind": DecisionKind.OFFER, "outcome": DecisionOutcome.OFFERED,
+                      "rule": f"{queue.strategy}: offered, accept within the timeout",
+                      "expires_at": now + timedelta(seconds=settings.current.offer_timeout_seconds)}
+    return row | {"outcome": DecisionOutcome.ASSIGNED, "rule": f"{queue.strategy}: assigned directly"}
+
+
+def _write(session: Session, choices: list[_Choice], now: datetime) -> Effects:
+    """Store the batch's claimed slots, decisions and cases in a few statements, and say what follows."""
+    loads = Counter(c.slot for c in choices if c.pick is not None)
+    if loads:
+        execute_core(session, _TAKE, [{"b_user": slot[0], "b_channel": slot[1], "b_count": loads[slot]}
+                                      for slot in sorted(loads, key=_slot_order)])
+        execute_core(session, _TOUCH, [{"b_user": user_id, "b_now": now} for user_id in sorted({u for u, _c in loads})])
+    rows = [_decision_row(choice, now) for choice in choices]
+    decision_ids = execute_core(session, _RECORD_MANY, rows).scalars().all() if rows else []
+    effects = Effects()
+    offers, assignments = [], []
+    for choice, row, decision_id in zip(choices, rows, decision_ids):
+        case = choice.case
+        if choice.pick is None:
+            overflow_at = _overflow_at(choice.queue, case, case.is_skill_relaxed)
+            if overflow_at is not None:
+                effects.waiting.append((case.id, case.queue_id, overflow_at))
+        elif row["kind"] is DecisionKind.OFFER:
+            offers.append({"b_case": case.id, "b_user": choice.pick.user_id, "b_channel": case.channel})
+            effects.offered.append(Offer(decision_id, case.id, choice.pick.user_id, row["expires_at"]))
+        else:
+            assignments.append({"b_case": case.id, "b_user": choice.pick.user_id, "b_channel": case.channel,
+                                "b_now": now})
+            effects.assigned.append((case.id, choice.pick.user_id, case.queue_id))
+    if offers:
+        execute_core(session, _OFFER_CASE, offers)
+    if assignments:
+        execute_core(session, _ASSIGN_CASE, assignments)
+    _show_loaded(session, loads, offers, assignments, now)
+    return effects
+
+
+def _show_loaded(session: Session, loads: Counter, offers: list[dict], assignments: list[dict], now: datetime) -> None:
+    """Give the rows written by `_write` that the session holds as objects their new values."""
+    for (user_id, channel), count in loads.items():
+        sync_loaded(session, UserCapacity, (user_id, channel), used=lambda used, count=count: used + count)
+        sync_loaded(session, User, user_id, last_assigned_at=now)
+    for offer in offers:
+        sync_loaded(session, Case, offer["b_case"], offered_to_id=offer["b_user"], slot_channel=offer["b_channel"])
+    for assignment in assignments:
+        sync_loaded(session, Case, assignment["b_case"], assignee_id=assignment["b_user"],
+                    status=CaseStatus.ASSIGNED, slot_channel=assignment["b_channel"], last_activity_at=now)
 
 
 _WAITING = (select(*_CASE_COLUMNS)
@@ -367,7 +504,7 @@ def route_waiting(session: Session, queue_id: int, limit: int = 50, now: datetim
     are skipped (PostgreSQL SKIP LOCKED; SQLite serialises writers). Flushes; the caller commits.
     """
     now = now or utcnow()
-    return _route_locked(session, _read(session, _WAITING, {"queue_id": queue_id, "limit": limit}).all(), now)
+    return _route_locked(session, execute_core(session, _WAITING, {"queue_id": queue_id, "limit": limit}).all(), now)
 
 
 _LOCK_CASES = (select(*_CASE_COLUMNS).where(Case.id.in_(bindparam("case_ids", expanding=True)))
@@ -382,41 +519,8 @@ def route_cases(session: Session, case_ids: list[int], now: datetime | None = No
     """
     now = now or utcnow()
     order = {case_id: n for n, case_id in enumerate(case_ids)}
-    locked = _read(session, _LOCK_CASES, {"case_ids": list(order)}).all()
+    locked = execute_core(session, _LOCK_CASES, {"case_ids": list(order)}).all()
     return _route_locked(session, sorted((c for c in locked if _is_waiting(c)), key=lambda c: order[c.id]), now)
-
-
-def _route_locked(session: Session, cases: list, now: datetime) -> Effects:
-    """Decide each locked waiting case in turn. A queue is profiled once, its agents on a channel read
-    once; a load that changes in one pool is carried to the other pools of that channel, so every
-    decision sees the load a fresh read would."""
-    queues: dict[int, _QueueProfile] = {}
-    pools: dict[tuple[int, Channel], list[rules.Candidate]] = {}
-    effects = Effects()
-    for case in cases:
-        queue = queues.get(case.queue_id)
-        if queue is None:
-            queue = queues[case.queue_id] = _queue_profile(session, case.queue_id)
-        pool = pools.get((case.queue_id, case.channel))
-        if pool is None:
-            pool = pools[(case.queue_id, case.channel)] = _candidates(session, queue, case.channel)
-        effects.merge(_decide(session, case, queue, pool, now))
-        _share_load(pools, case.channel, pool)
-    return effects
-
-
-def _share_load(pools: dict[tuple[int, Channel], list[rules.Candidate]], channel: Channel,
-                changed: list[rules.Candidate]) -> None:
-    """Carry the agents' loads of `changed` to the other pools of `channel` (an agent of two queues)."""
-    others = [pool for (_queue, pool_channel), pool in pools.items() if pool_channel is channel and pool is not changed]
-    if not others:
-        return
-    current = {c.user_id: c for c in changed}
-    for pool in others:
-        for n, candidate in enumerate(pool):
-            latest = current.get(candidate.user_id)
-            if latest is not None and (latest.used, latest.last_assigned_at) != (candidate.used, candidate.last_assigned_at):
-                pool[n] = replace(candidate, used=latest.used, last_assigned_at=latest.last_assigned_at)
 
 
 # ---- offers ----------------------------------------------------------------------------------------
@@ -566,9 +670,9 @@ def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], l
                       limit: int) -> list[int]:
     """The first waiting cases `user_id` could take, best first. Priorities are walked from the top and
     the walk stops at the first priority with a match, so a backlog costs a few index probes."""
-    skills = dict(_read(session, _AGENT_SKILLS, {"user_id": user_id}).all())
-    queues = _read(session, _AGENT_QUEUES, {"user_id": user_id}).all()
-    needs = _read(session, _QUEUE_NEEDS, {"queue_ids": [q.id for q in queues]}).all()
+    skills = dict(execute_core(session, _AGENT_SKILLS, {"user_id": user_id}).all())
+    queues = execute_core(session, _AGENT_QUEUES, {"user_id": user_id}).all()
+    needs = execute_core(session, _QUEUE_NEEDS, {"queue_ids": [q.id for q in queues]}).all()
     servable = []
     for queue in queues:
         lacking = [n for n in needs if n.queue_id == queue.id and skills.get(n.skill_id, 0) < n.min_level]
@@ -577,9 +681,9 @@ def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], l
     for priority in sorted(Priority, reverse=True):
         found = []
         for queue, relaxed_only in servable:
-            rows = _read(session, _PROBE, {"queue_id": queue.id, "priority": priority, "channels": channels,
-                                            "languages": languages, "relaxed_only": relaxed_only,
-                                            "user_id": user_id, "limit": limit})
+            rows = execute_core(session, _PROBE, {"queue_id": queue.id, "priority": priority, "channels": channels,
+                                                  "languages": languages, "relaxed_only": relaxed_only,
+                                                  "user_id": user_id, "limit": limit})
             found += [(rules.waiting_order(int(r.priority), r.queued_at, queue.priority), r.id) for r in rows]
         if found:
             return [case_id for _key, case_id in sorted(found)[:limit]]
@@ -594,10 +698,10 @@ def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects
     strategy still picks among all who could take it. A no-op for an agent who is not available. Flushes.
     """
     now = now or utcnow()
-    user = _read(session, _AGENT, {"user_id": user_id}).one_or_none()
+    user = execute_core(session, _AGENT, {"user_id": user_id}).one_or_none()
     if user is None or user.presence is not Presence.AVAILABLE:
         return Effects()
-    spare = [c for c, slots, used in _read(session, _AGENT_CAPACITY, {"user_id": user_id}) if used < slots]
+    spare = [c for c, slots, used in execute_core(session, _AGENT_CAPACITY, {"user_id": user_id}) if used < slots]
     if not spare:
         return Effects()
     for case_id in _waiting_case_ids(session, user_id, spare, list(user.languages or ()), 3):

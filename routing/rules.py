@@ -78,13 +78,19 @@ class Evaluation:
 
 def reason_to_skip(need: Need, candidate: Candidate, declined: frozenset[int] = frozenset()) -> str | None:
     """Why `candidate` cannot take a case with `need`, or None when they can."""
+    return _reason(need.language, need.required_skills, candidate, declined)
+
+
+def _reason(language: str | None, required: tuple[SkillNeed, ...], candidate: Candidate,
+            declined: frozenset[int]) -> str | None:
     if candidate.presence != "available":
         return PRESENCE
-    if need.language and need.language not in candidate.languages:
+    if language and language not in candidate.languages:
         return LANGUAGE
-    if any(candidate.skills.get(s.skill_id, 0) < s.min_level for s in need.required_skills):
-        return SKILL
-    if candidate.spare <= 0:
+    for skill in required:
+        if candidate.skills.get(skill.skill_id, 0) < skill.min_level:
+            return SKILL
+    if candidate.slots <= candidate.used:
         return CAPACITY
     if candidate.user_id in declined:
         return DECLINED
@@ -112,8 +118,9 @@ def evaluate(strategy: str, need: Need, candidates: Iterable[Candidate],
     """Filter `candidates` for `need` and rank the eligible by `strategy`, best first."""
     filtered: dict[str, list[Candidate]] = {reason: [] for reason in REASONS}
     eligible = []
+    required = need.required_skills
     for candidate in candidates:
-        reason = reason_to_skip(need, candidate, declined)
+        reason = _reason(need.language, required, candidate, declined)
         if reason is None:
             eligible.append(Ranked(candidate, score(strategy, need, candidate)))
         else:

@@ -126,8 +126,8 @@ def _forgotten(session) -> list[int]:
     for case in waiting:
         queue = engine._queue_profile(session, case.queue_id)
         need = rules.Need(case.channel.value, case.language, queue.skills, case.is_skill_relaxed)
-        evaluation = rules.evaluate(queue.strategy, need, engine._candidates(session, queue, case.channel),
-                                    engine._declined(session, case))
+        pool = engine._candidates(engine._agents(session, queue, [case.channel]), case.channel)
+        evaluation = rules.evaluate(queue.strategy, need, pool, engine._declined(session, [case])[case.id])
         if evaluation.ranked:
             found.append(case.id)
     return found

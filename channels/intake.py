@@ -140,12 +140,16 @@ def _insert_case(session: Session, contact: NormalizedContact, constituent_id: i
     return execute_core(session, _NEW_CASE, values).scalar_one()
 
 
+_FIND = object()          # `ingest` finds the thread itself
+
+
 def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | None = None, *,
-           known_new: bool = False) -> IngestResult:
+           known_new: bool = False, target: Case | None | object = _FIND) -> IngestResult:
     """Store `contact` as an inbound interaction, threading it onto its case or opening a new one.
 
     Idempotent on the contact's external id: the same message twice is one interaction (`known_new`: the
-    caller has checked that already). A contact on a resolved case reopens it. Flushes; the caller commits
+    caller has checked that already). `target`: the case `thread_target` gave the caller already (None:
+    none, a new case). A contact on a resolved case reopens it. Flushes; the caller commits
     and then announces (signals, routing).
     """
     duplicate = None if known_new else existing(session, contact.channel, contact.external_id)
@@ -155,7 +159,7 @@ def ingest(session: Session, contact: NormalizedContact, inbound_raw_id: int | N
     if contact.sender is not None:
         constituent_id, point_id, language = sender_ids(session, contact.sender)
     now = contact.occurred_at or utcnow()
-    case = thread_target(session, contact)
+    case = thread_target(session, contact) if target is _FIND else target
     is_new, reopened = case is None, False
     if is_new:
         case_id = _insert_case(session, contact, constituent_id, language)

@@ -201,9 +201,14 @@ def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
     """
     prepared = _prepare(raw_ids)
     mail.write_attachments(prepared.values())
-    block = _reserve_references(mail.likely_new_cases(prepared.values()))
-    with transaction() as session, use_block(session, block):
-        outcomes = inbound.process_batch(session, raw_ids, _processor(prepared))
+    likely_new = mail.likely_new_cases(prepared.values())
+    serialised = get_engine().dialect.name == "sqlite"
+    block = None if serialised else _reserve_references(likely_new)
+    with transaction() as session:
+        if serialised and likely_new > 1:      # one writer holds the whole database: reserve in this transaction
+            block = reserve_references(session, utcnow().year, likely_new)
+        with use_block(session, block):
+            outcomes = inbound.process_batch(session, raw_ids, _processor(prepared))
     redis = _connection()
     announce(redis, outcomes)
     deferred = [o.raw_id for o in outcomes if o.kind is OutcomeKind.DEFERRED]
@@ -217,10 +222,9 @@ def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
 
 
 def _reserve_references(count: int) -> ReferenceBlock | None:
-    # Committed on its own: the year's counter row is locked for this short transaction only, not for the
-    # whole batch, so concurrent batches do not queue on it. A lone case takes its number directly, and on
-    # SQLite, where one writer at a time holds the whole database anyway, a block would only add a commit.
-    if count < 2 or get_engine().dialect.name == "sqlite":
+    # PostgreSQL: committed on its own, so the year's counter row is locked for this short transaction only,
+    # not for the whole batch, and concurrent batches do not queue on it. A lone case takes its number directly.
+    if count < 2:
         return None
     with transaction() as session:
         return reserve_references(session, utcnow().year, count)

@@ -118,22 +118,27 @@ def ingest_message(session: Session, raw: InboundRaw, prepared: Prepared) -> Out
     contact = _contact(parsed, key, occurred_at(parsed, raw.received_at))
     if parsed.is_auto_reply:
         return _take_auto_reply(session, raw, parsed, contact)
-    _wait_for_parent(session, raw, contact)
-    result = intake.ingest(session, contact, inbound_raw_id=raw.id, known_new=True)
+    result = intake.ingest(session, contact, inbound_raw_id=raw.id, known_new=True,
+                           target=_thread_or_wait(session, raw, contact))
     _keep_attachments(session, result.interaction_id, parsed)
     kind = OutcomeKind.NEW_CASE if result.is_new_case else OutcomeKind.THREADED
     return Outcome(kind, raw.id, result.case_id, result.interaction_id, key, reopened=result.reopened,
                    sender=contact.sender.value if contact.sender else None)
 
 
-def _wait_for_parent(session: Session, raw: InboundRaw, contact: NormalizedContact) -> None:
-    if not contact.in_reply_to or raw.attempts >= MAX_DEFERRALS or intake.thread_target(session, contact):
-        return
+def _thread_or_wait(session: Session, raw: InboundRaw, contact: NormalizedContact) -> Case | None:
+    """The case the message answers (`intake.thread_target`); Deferred when it has none yet but answers a
+    stored message not taken in yet (up to MAX_DEFERRALS times). Each statement sees what other workers
+    committed before it ran (PostgreSQL's READ COMMITTED): a parent found taken in has its case visible."""
+    case = intake.thread_target(session, contact)
+    if case is not None or not contact.in_reply_to or raw.attempts >= MAX_DEFERRALS:
+        return case
     parent = session.execute(select(InboundRaw.id).where(
         InboundRaw.message_id.in_(contact.in_reply_to), InboundRaw.status == InboundStatus.RECEIVED,
         InboundRaw.id != raw.id).limit(1)).scalar_one_or_none()
     if parent is not None:
         raise Deferred(f"waits for inbound {parent}, the message it answers")
+    return intake.thread_target(session, contact)      # the parent may have been taken in since the first look
 
 
 def _interaction_by_message_id(session: Session, message_id: str) -> Interaction | None:

@@ -2,59 +2,31 @@
 from sqlalchemy import Date, Float, Integer
 from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql.expression import FunctionElement
+from sqlalchemy.types import TypeEngine
 
 
-class seconds_between(FunctionElement):
-    """SQL: seconds from the second timestamp to the first (NULL when either is NULL)."""
+def _sql_function(name: str, type_: TypeEngine, doc: str, sqlite: str, postgresql: str) -> type[FunctionElement]:
+    """A SQL function `name` of result `type_`, written out as the `sqlite` or `postgresql` template, whose
+    {0}, {1}... are the compiled arguments."""
+    function = type(name, (FunctionElement,), {"type": type_, "inherit_cache": True, "name": name, "__doc__": doc})
 
-    type = Float()
-    inherit_cache = True
-    name = "seconds_between"
+    def spell(template: str):
+        def compile_(element, compiler, **kw):
+            return template.format(*(compiler.process(argument, **kw) for argument in element.clauses))
+        return compile_
 
-
-@compiles(seconds_between)
-def _seconds_sqlite(element, compiler, **kw):
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"((julianday({later}) - julianday({earlier})) * 86400.0)"
-
-
-@compiles(seconds_between, "postgresql")
-def _seconds_postgresql(element, compiler, **kw):
-    later, earlier = (compiler.process(arg, **kw) for arg in element.clauses)
-    return f"EXTRACT(EPOCH FROM ({later} - {earlier}))"
+    compiles(function)(spell(sqlite))
+    compiles(function, "postgresql")(spell(postgresql))
+    return function
 
 
-class utc_day(FunctionElement):
-    """SQL: the UTC calendar day of a timestamp (read back as a date on every engine)."""
-
-    type = Date()
-    inherit_cache = True
-    name = "utc_day"
-
-
-@compiles(utc_day)
-def _day_sqlite(element, compiler, **kw):
-    return f"date({compiler.process(element.clauses, **kw)})"
-
-
-@compiles(utc_day, "postgresql")
-def _day_postgresql(element, compiler, **kw):
-    return f"CAST(timezone('UTC', {compiler.process(element.clauses, **kw)}) AS DATE)"
-
-
-class utc_hour(FunctionElement):
-    """SQL: the UTC hour of the day (0-23) of a timestamp."""
-
-    type = Integer()
-    inherit_cache = True
-    name = "utc_hour"
-
-
-@compiles(utc_hour)
-def _hour_sqlite(element, compiler, **kw):
-    return f"CAST(strftime('%H', {compiler.process(element.clauses, **kw)}) AS INTEGER)"
-
-
-@compiles(utc_hour, "postgresql")
-def _hour_postgresql(element, compiler, **kw):
-    return f"CAST(EXTRACT(HOUR FROM timezone('UTC', {compiler.process(element.clauses, **kw)})) AS INTEGER)"
+seconds_between = _sql_function(
+    "seconds_between", Float(), "SQL: seconds from the second timestamp to the first (NULL when either is NULL).",
+    sqlite="((julianday({0}) - julianday({1})) * 86400.0)", postgresql="EXTRACT(EPOCH FROM ({0} - {1}))")
+utc_day = _sql_function(
+    "utc_day", Date(), "SQL: the UTC calendar day of a timestamp (read back as a date on every engine).",
+    sqlite="date({0})", postgresql="CAST(timezone('UTC', {0}) AS DATE)")
+utc_hour = _sql_function(
+    "utc_hour", Integer(), "SQL: the UTC hour of the day (0-23) of a timestamp.",
+    sqlite="CAST(strftime('%H', {0}) AS INTEGER)",
+    postgresql="CAST(EXTRACT(HOUR FROM timezone('UTC', {0})) AS INTEGER)")

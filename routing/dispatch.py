@@ -16,6 +16,7 @@ from models import transaction
 
 from routing import settings, signals, sla_jobs
 from routing.engine import Effects
+from routing.timers import not_before
 
 log = logging.getLogger(__name__)
 
@@ -86,14 +87,14 @@ def announce(redis: Redis, effects: Effects) -> None:
     for case_id, user_id, queue_id in effects.assigned:
         signals.case_assigned.send(case_id, caseworker_id=user_id, queue_id=queue_id)
     for offer in effects.offered:
-        queue.enqueue_at(offer.expires_at, "routing.jobs.expire_offer", offer.decision_id,
+        queue.enqueue_at(not_before(offer.expires_at), "routing.jobs.expire_offer", offer.decision_id,
                          job_id=f"routing-expire-{offer.decision_id}", job_timeout=30, retry=_RETRY)
         signals.case_offered.send(offer.case_id, offer_id=offer.decision_id, caseworker_id=offer.user_id,
                                   expires_at=offer.expires_at.isoformat())
     for decision_id, case_id, user_id in effects.closed_offers:
         signals.offer_closed.send(case_id, offer_id=decision_id, caseworker_id=user_id)
     for case_id, queue_id, overflow_at in effects.waiting:
-        queue.enqueue_at(overflow_at, "routing.jobs.overflow_case", case_id, queue_id,
+        queue.enqueue_at(not_before(overflow_at), "routing.jobs.overflow_case", case_id, queue_id,
                          job_id=f"routing-overflow-{case_id}-{queue_id}", job_timeout=30, retry=_RETRY)
     for user_id, presence, at in effects.presence:
         signals.presence_changed.send(user_id, presence=presence)
@@ -107,5 +108,5 @@ def announce(redis: Redis, effects: Effects) -> None:
 def _schedule_return(queue: Queue, user_id: int, presence: str, at: datetime) -> None:
     delay = settings.current.return_unanswered_after_seconds
     if presence == "offline" and delay is not None:
-        queue.enqueue_at(at + timedelta(seconds=delay), "routing.jobs.return_unanswered", user_id, at.isoformat(),
-                         job_timeout=60, retry=_RETRY)
+        queue.enqueue_at(not_before(at + timedelta(seconds=delay)), "routing.jobs.return_unanswered", user_id,
+                         at.isoformat(), job_timeout=60, retry=_RETRY)

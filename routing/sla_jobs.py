@@ -13,6 +13,7 @@ from rq import Queue, Retry, get_current_job
 
 from models import SlaKind, SlaStage, reading, transaction, utcnow
 from routing import signals, sla
+from routing.timers import not_before
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def schedule(redis: Redis, timers: list[sla.Timer]) -> None:
     queue = _queue(redis)
     for timer in timers:
         stage, kind = timer.stage.value, timer.kind.value
-        queue.enqueue_at(timer.at, f"routing.sla_jobs.sla_{stage}", timer.case_id, kind, timer.due_at.isoformat(),
+        queue.enqueue_at(not_before(timer.at), f"routing.sla_jobs.sla_{stage}", timer.case_id, kind,
+                         timer.due_at.isoformat(),
                          job_id=f"sla-{stage}-{kind}-{timer.case_id}-{int(timer.due_at.timestamp())}",
                          job_timeout=60, retry=_RETRY)
 

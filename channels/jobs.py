@@ -34,6 +34,7 @@ from models import (
     transaction,
     utcnow,
 )
+from models.db import serialises_writers
 from models.reference import ReferenceBlock, reserve_references, use_block
 
 log = logging.getLogger(__name__)
@@ -195,17 +196,19 @@ def _schedule_poll(queue: Queue, job_id: str, delay_seconds: int) -> bool:
 def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
     """Ingest stored payloads; returns counts by outcome. Idempotent: processed payloads are skipped.
 
-    Payloads are parsed, their attachment files written and their case references reserved first, outside
-    the write transaction, so that workers do that in parallel and hold the database's write lock (and the
-    reference counter's row lock) only for the writes.
+    Payloads are parsed and their attachment files written first, outside the write transaction, so that
+    workers do that in parallel and hold the database's write lock only for the writes. The batch's case
+    references are reserved in one step: on PostgreSQL in a short transaction of its own, so that the year's
+    counter row is not locked for the whole batch; where writers run one at a time (SQLite), inside the
+    batch's own transaction, which saves a commit.
     """
     prepared = _prepare(raw_ids)
     mail.write_attachments(prepared.values())
     likely_new = mail.likely_new_cases(prepared.values())
-    serialised = get_engine().dialect.name == "sqlite"
+    serialised = serialises_writers(get_engine())
     block = None if serialised else _reserve_references(likely_new)
     with transaction() as session:
-        if serialised and likely_new > 1:      # one writer holds the whole database: reserve in this transaction
+        if serialised and likely_new > 1:
             block = reserve_references(session, utcnow().year, likely_new)
         with use_block(session, block):
             outcomes = inbound.process_batch(session, raw_ids, _processor(prepared))
@@ -222,8 +225,7 @@ def ingest_raw(raw_ids: list[int]) -> dict[str, int]:
 
 
 def _reserve_references(count: int) -> ReferenceBlock | None:
-    # PostgreSQL: committed on its own, so the year's counter row is locked for this short transaction only,
-    # not for the whole batch, and concurrent batches do not queue on it. A lone case takes its number directly.
+    # A transaction of its own; a lone case takes its number directly.
     if count < 2:
         return None
     with transaction() as session:

@@ -4,7 +4,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Connection, Engine, create_engine, event
 from sqlalchemy.orm import Session as OrmSession
 from sqlalchemy.orm import scoped_session, sessionmaker
 from sqlalchemy.orm.attributes import set_committed_value
@@ -44,6 +44,12 @@ def begin_writing() -> None:
     later while others write (the upgrade fails at once, whatever the busy timeout)."""
     Session.commit()
     Session.connection(execution_options={WRITE_INTENT: True})
+
+
+def serialises_writers(bind: Engine | Connection) -> bool:
+    """Whether the engine runs one writing transaction at a time (SQLite: BEGIN IMMEDIATE takes the database's
+    write lock up front), so that what a writing transaction reads stays exact until it commits."""
+    return bind.dialect.name == "sqlite"
 
 
 def execute_core(session: OrmSession, statement, params: dict | None = None):

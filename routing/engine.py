@@ -60,7 +60,7 @@ from models import (
     UserSkill,
     utcnow,
 )
-from models.db import execute_core, sync_loaded
+from models.db import execute_core, serialises_writers, sync_loaded
 from routing import rules, settings
 
 log = logging.getLogger(__name__)
@@ -323,8 +323,7 @@ class _Batch:
         self.pools: dict[tuple[int, Channel], list[rules.Candidate]] = {}
         self.places: dict[tuple[int, Channel], list[tuple[list[rules.Candidate], int]]] = defaultdict(list)
         self.locked: set[tuple[int, Channel]] = set()
-        # SQLite runs one writer at a time (BEGIN IMMEDIATE): what this transaction read is exact, no claim needed.
-        self.serialised = session.connection().dialect.name == "sqlite"
+        self.serialised = serialises_writers(session.connection())     # what it read is exact: no claim needed
 
     def queue(self, queue_id: int) -> _QueueProfile:
         if queue_id not in self.queues:
@@ -383,34 +382,38 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
     hold yet, then read those agents' presence (fresh: a presence change locks the same rows first) and
     check each pick, in order, against the locked facts. The pools get the exact loads. Returns the
     choices whose agent turned out full or away, to be chosen again."""
+    if batch.serialised:
+        return []
     fresh = sorted({c.slot for c in choices if c.pick is not None} - batch.locked, key=_slot_order)
-    if not fresh or batch.serialised:
+    if not fresh:
         return []
     batch.locked.update(fresh)
     rows = {(r.user_id, r.channel): r for r in execute_core(batch.session, _LOCK_SLOTS, {"keys": fresh})}
     agents = {a.id: a for a in execute_core(batch.session, _AGENTS_NOW, {"user_ids": sorted({u for u, _c in fresh})})}
-    room = {}
-    for slot in fresh:
-        row, agent = rows.get(slot), agents.get(slot[0])
-        available = agent is not None and agent.is_active and agent.presence is Presence.AVAILABLE
-        room[slot] = (row.slots - row.used) if row is not None and available else 0
+    facts = {slot: _slot_facts(rows.get(slot), agents.get(slot[0])) for slot in fresh}
     taken: Counter = Counter()
     lost = []
     for choice in choices:
-        if choice.pick is None or choice.slot not in room:
+        if choice.pick is None or choice.slot not in facts:
             continue
-        if taken[choice.slot] < room[choice.slot]:
-            choice.pick = replace(choice.pick, used=rows[choice.slot].used + taken[choice.slot])
+        slots, used, presence, _last = facts[choice.slot]
+        if presence == Presence.AVAILABLE.value and used + taken[choice.slot] < slots:
+            choice.pick = replace(choice.pick, used=used + taken[choice.slot])
             taken[choice.slot] += 1
         else:
             lost.append(choice)
-    for slot in fresh:
-        row, agent = rows.get(slot), agents.get(slot[0])
-        presence = agent.presence.value if agent is not None and agent.is_active else Presence.OFFLINE.value
-        batch.change(*slot, presence=presence, slots=row.slots if row is not None else 0,
-                     used=(row.used if row is not None else 0) + taken[slot],
-                     last_assigned_at=now if taken[slot] else agent and agent.last_assigned_at)
+    for slot, (slots, used, presence, last) in facts.items():
+        batch.change(*slot, presence=presence, slots=slots, used=used + taken[slot],
+                     last_assigned_at=now if taken[slot] else last)
     return lost
+
+
+def _slot_facts(row, agent) -> tuple[int, int, str, datetime | None]:
+    """(slots, used, presence, last assigned) of a locked capacity row and its agent; a row or an active agent
+    that is gone counts as no slots, offline."""
+    presence = agent.presence.value if agent is not None and agent.is_active else Presence.OFFLINE.value
+    return (row.slots if row is not None else 0, row.used if row is not None else 0, presence,
+            agent.last_assigned_at if agent is not None else None)
 
 
 def _route_locked(session: Session, cases: list, now: datetime) -> Effects:

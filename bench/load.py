@@ -10,7 +10,7 @@ Then it starts the system as real processes: `--web-processes` x `flask serve --
 Socket.IO, one Redis message queue), `--workers` x `flask worker` and `flask channels smtpd`.
 
 Every staff member signs in over HTTP (login form with its CSRF token) from `--client-processes` client
-processes and opens one Socket.IO connection (python-socketio's client, websocket transport only), spread
+processes and opens one Socket.IO connection (python-socketio's asyncio client, websocket only), spread
 over the web processes. Agents accept the calls offered to them (`offer.accept`), as the console does.
 The driver then sends `--rate` contacts a second for `--seconds` seconds, each marked with a serial:
 web form POSTs (CSRF), mail over SMTP to the listener, Open311 POSTs with an API key and signed phone
@@ -32,6 +32,7 @@ the supervisors' `queue.changed` for no queue. The machine's other load counts a
 figures: read them with the load average printed beside them.
 """
 import argparse
+import asyncio
 import bisect
 import json
 import multiprocessing
@@ -223,7 +224,10 @@ def sign_in(url: str, email: str, password: str = PASSWORD) -> str:
 
 
 class Recorder:
-    """One staff member's Socket.IO connection: when each event naming a case first arrived, and counts."""
+    """One staff member's Socket.IO connection: when each event naming a case first arrived, and counts.
+
+    An asyncio client: the threading client starts a thread for every message it receives, which made the
+    bench's own clients one of the biggest users of the CPU they share with the system under load."""
 
     def __init__(self, url: str, email: str, role: str, user_id: int):
         self.url, self.email, self.role, self.user_id = url, email, role, user_id
@@ -232,11 +236,11 @@ class Recorder:
         self.counts: Counter = Counter()
         self.disconnects = 0                            # before the bench hung up
         self.stopping = False
-        self.sio = socketio.Client(reconnection=False)
+        self.sio = socketio.AsyncClient(reconnection=False)
         self.sio.on("*", self.on_event)
         self.sio.on("disconnect", self.on_disconnect)
 
-    def on_event(self, event: str, data=None) -> None:
+    async def on_event(self, event: str, data=None) -> None:
         at = time.time()
         self.counts[event] += 1
         case_id = data.get("case_id") if isinstance(data, dict) else None
@@ -246,45 +250,48 @@ class Recorder:
         elif case_id is not None:
             self.first.setdefault(f"{event}:{case_id}", at)
         if event == "offer.new" and self.role == Role.AGENT.value:
-            self.sio.emit("offer.accept", {"offer_id": data["offer_id"]})     # the agent takes the call
+            await self.sio.emit("offer.accept", {"offer_id": data["offer_id"]})     # the agent takes the call
 
     def on_disconnect(self, reason=None) -> None:
         if not self.stopping:
             self.disconnects += 1
 
-    def connect(self) -> None:
-        cookie = sign_in(self.url, self.email)
-        self.sio.connect(self.url, headers={"Cookie": f"casework_session={cookie}", "User-Agent": USER_AGENT},
-                         transports=["websocket"], wait_timeout=120)
+    async def connect(self) -> None:
+        cookie = await asyncio.to_thread(sign_in, self.url, self.email)
+        await self.sio.connect(self.url, headers={"Cookie": f"casework_session={cookie}", "User-Agent": USER_AGENT},
+                               transports=["websocket"], wait_timeout=120)
 
     def result(self) -> dict:
-        # dict() copies in one step under the GIL: events may still arrive while the results are written.
-        return {"email": self.email, "role": self.role, "user_id": self.user_id, "first": dict(self.first),
-                "times": {k: list(v) for k, v in list(self.times.items())}, "counts": dict(self.counts), "disconnects": self.disconnects}
+        return {"email": self.email, "role": self.role, "user_id": self.user_id, "first": self.first,
+                "times": self.times, "counts": dict(self.counts), "disconnects": self.disconnects}
 
 
 def client_process(logins: list[tuple[str, str, str, int]], ready, stop, results_path: str) -> None:
     """A client process: sign in and connect its share of the staff, report ready, record until `stop`."""
+    asyncio.run(_run_clients(logins, ready, stop, results_path))
+
+
+async def _run_clients(logins: list[tuple[str, str, str, int]], ready, stop, results_path: str) -> None:
     recorders = [Recorder(url, email, role, user_id) for url, email, role, user_id in logins]
     errors = []
+    signing_in = asyncio.Semaphore(LOGINS_PER_PROCESS)
 
-    def connect(recorder: Recorder) -> None:
-        try:
-            recorder.connect()
-        except Exception as error:  # noqa: BLE001  (reported to the parent, which stops the run)
-            errors.append(f"{recorder.email}: {type(error).__name__}: {error}")
+    async def connect(recorder: Recorder) -> None:
+        async with signing_in:
+            try:
+                await recorder.connect()
+            except Exception as error:  # noqa: BLE001  (reported to the parent, which stops the run)
+                errors.append(f"{recorder.email}: {type(error).__name__}: {error}")
 
-    with ThreadPoolExecutor(LOGINS_PER_PROCESS) as pool:
-        list(pool.map(connect, recorders))
+    await asyncio.gather(*(connect(recorder) for recorder in recorders))
     ready.put(errors[:5])
-    stop.wait()
+    await asyncio.to_thread(stop.wait)
     for recorder in recorders:
         recorder.stopping = True
     written = Path(results_path).with_suffix(".tmp")
-    written.write_text(json.dumps([r.result() for r in recorders]))
+    written.write_text(json.dumps([r.result() for r in recorders]))   # events wait: this loop is busy writing
     written.rename(results_path)                       # whole or not at all: the parent reads it at once
-    with ThreadPoolExecutor(LOGINS_PER_PROCESS * 4) as pool:
-        list(pool.map(lambda r: r.sio.disconnect(), [r for r in recorders if r.sio.connected]))
+    await asyncio.gather(*(r.sio.disconnect() for r in recorders if r.sio.connected), return_exceptions=True)
 
 
 @contextmanager

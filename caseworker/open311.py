@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from caseworker.extensions import csrf, limiter, rq_connection
 from channels import open311, open311_store
 from channels.base import InvalidContact
-from models import Session, transaction, utcnow
+from models import Session, begin_writing, transaction, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +145,7 @@ def create_request(fmt: str):
     with _bad_request(InvalidContact):
         open311.check_attributes(sent, spec)
     try:
+        begin_writing()           # on SQLite, a transaction that has read cannot take the write lock later
         receipt = open311_store.take(Session(), sent, spec)
         Session.commit()
     except SQLAlchemyError:
@@ -155,8 +156,19 @@ def create_request(fmt: str):
                                         "please send the request again.")
         response.headers["Retry-After"] = "30"
         return response
+    _record_use(client.id)
     open311_store.announce(rq_connection(), receipt)
     return _respond("service_requests", open311.created_document(receipt.service_request_id), fmt)
+
+
+def _record_use(key_id: int) -> None:
+    """Note that the key was used, in a unit of work of its own after the request's (open311_store.record_use).
+    A failure here loses nothing the client sent: it is logged and the answer stands."""
+    try:
+        with transaction() as session:
+            open311_store.record_use(session, key_id)
+    except SQLAlchemyError:
+        log.warning("could not record the use of api key %s", key_id, exc_info=True)
 
 
 @bp.get(f"/v2/requests.{FORMAT}")

@@ -9,9 +9,10 @@ import logging
 import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 
 from redis import Redis
-from sqlalchemy import delete, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.orm import Session, selectinload
 
 import routing
@@ -42,6 +43,7 @@ from models import (
 log = logging.getLogger(__name__)
 
 KEY_PREFIX = "o311_"
+USE_RECORDED_EVERY = timedelta(minutes=1)      # how exact an API key's "last used" is
 
 
 # ---- API keys ----------------------------------------------------------------------------------------
@@ -73,15 +75,26 @@ def revoke_key(session: Session, key_id: int) -> ApiKey | None:
 
 
 def authenticate(session: Session, key: str) -> ApiKey | None:
-    """The active key `key` is, marked as used now; None for an unknown or revoked key. Flushes."""
+    """The active key `key` is; None for an unknown or revoked key. Only reads: see `record_use`."""
     if not key:
         return None
     row = session.execute(select(ApiKey).where(ApiKey.key_hash == hash_key(key.strip()))).scalar_one_or_none()
     if row is None or not row.is_active:
         return None
-    row.last_used_at = utcnow()
-    session.flush()
     return row
+
+
+def record_use(session: Session, key_id: int) -> None:
+    """Mark key `key_id` as used now, unless that was done less than `USE_RECORDED_EVERY` ago. Flushes.
+
+    In a transaction of its own, after the request's: writing the key's one row inside every request's
+    transaction made all requests of a busy client wait for each other on that row's lock.
+    """
+    now = utcnow()
+    session.execute(update(ApiKey).where(
+        ApiKey.id == key_id,
+        or_(ApiKey.last_used_at.is_(None), ApiKey.last_used_at < now - USE_RECORDED_EVERY),
+    ).values(last_used_at=now))
 
 
 def keys(session: Session) -> list[ApiKey]:

@@ -4,6 +4,7 @@
 In-Reply-To/References that make the constituent's answer thread back); `channels.jobs.send_email` composes
 and delivers it after commit, with retries.
 """
+import functools
 import logging
 import smtplib
 from collections.abc import Callable
@@ -44,7 +45,14 @@ class NoEmailAddress(LookupError):
 
 
 def _templates() -> jinja2.Environment:
-    return jinja2.Environment(loader=jinja2.FileSystemLoader(settings().template_dir), autoescape=False,
+    return _environment(settings().template_dir)
+
+
+@functools.lru_cache(maxsize=8)
+def _environment(template_dir: str) -> jinja2.Environment:
+    """One environment per folder, kept: it caches compiled templates (and reloads one whose file changed),
+    where a new environment compiled the template again for every message."""
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(template_dir), autoescape=False,
                               undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
 
 

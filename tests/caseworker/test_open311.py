@@ -222,6 +222,29 @@ def test_an_anonymous_request_with_an_address_id_only_is_taken(site, api_key):
     assert case.constituent_id is None and case.subject == "Construction plate shifted: address id 545483"
 
 
+def _last_used_at(when: datetime | None = None) -> datetime | None:
+    """The key's last use, after setting it to `when` if given."""
+    with transaction() as session:
+        key = session.execute(select(ApiKey)).scalar_one()
+        if when is not None:
+            key.last_used_at = when
+        return key.last_used_at
+
+
+def test_a_keys_use_is_recorded_at_most_once_a_minute(site, api_key):
+    """Every request of a busy client would otherwise write, and queue on, the key's one row."""
+    client = site.test_client()
+    assert post(client, spec_post_body(api_key, service_code="001")).status_code == 200
+    first = _last_used_at()
+    assert first is not None and datetime.now(timezone.utc) - first < timedelta(seconds=30)
+    recent = _last_used_at(first - timedelta(seconds=50))
+    assert post(client, spec_post_body(api_key, service_code="002", address_id="1")).status_code == 200
+    assert _last_used_at() == recent
+    _last_used_at(first - timedelta(minutes=2))
+    assert post(client, spec_post_body(api_key, service_code="002", address_id="2")).status_code == 200
+    assert _last_used_at() > recent
+
+
 @pytest.mark.parametrize("key", [None, "", "xyz", "o311_not-a-real-key"])
 def test_without_a_valid_key_nothing_is_stored(site, key):
     body = spec_post_body("xyz", api_key=key)

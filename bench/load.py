@@ -55,6 +55,7 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from urllib.parse import urlencode
 
+import aiohttp
 import psutil
 import requests
 import socketio
@@ -88,6 +89,7 @@ SETTLE_SECONDS = 10
 # Warm-up contacts (first imports, connection pools, statement caches) go before the figures and not in them.
 WARM_UP_FIRST, WARM_UP_RATE, WARM_UP_SECONDS = 900_000, 10.0, 4.0
 SENDERS = 64                                  # the driver's concurrent senders
+MAIL_SENDERS = 8                              # of which at most this many on SMTP at once (threads)
 LOGINS_PER_PROCESS = 4                        # concurrent sign-ins per client process (argon2 is the cost)
 WINDOW_SECONDS = 10                           # latency is also shown by when the contact was sent
 CSRF_RE = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"|name="csrf_token" value="([^"]+)"')
@@ -334,68 +336,86 @@ def connected_clients(urls: list[str], logins: list[tuple[str, str, int]], proce
 
 
 class Driver:
-    """Sends one marked contact on a channel; each sender thread keeps its own HTTP session and SMTP link."""
+    """Sends one marked contact on a channel: HTTP with aiohttp (one connection pool and cookie jar per web
+    process), mail over SMTP from a few threads, each keeping its own link. Asyncio, as the clients are: the
+    driver shares the CPUs with the system it measures."""
 
     def __init__(self, urls: list[str], smtp_port: int, services: list[str], api_key: str):
         self.urls, self.smtp_port, self.services, self.api_key = urls, smtp_port, services, api_key
+        self.http: dict[str, aiohttp.ClientSession] = {}
+        self.csrf: dict[str, str] = {}                # per web process: its session cookie's CSRF token
+        self.mail: ThreadPoolExecutor | None = None
         self.local = threading.local()
 
-    def send(self, serial: int, channel: str, due: float | None = None) -> dict:
+    async def __aenter__(self) -> "Driver":
+        """Open the connection pools (on the running event loop: they belong to it) and the mail threads."""
+        self.csrf, self.mail = {}, ThreadPoolExecutor(MAIL_SENDERS)
+        for url in self.urls:                         # the cookie jar keeps a session cookie from an IP host too
+            self.http[url] = aiohttp.ClientSession(
+                headers={"User-Agent": USER_AGENT}, cookie_jar=aiohttp.CookieJar(unsafe=True),
+                connector=aiohttp.TCPConnector(limit=SENDERS), timeout=aiohttp.ClientTimeout(total=60))
+        return self
+
+    async def __aexit__(self, *_exc) -> None:
+        for http in self.http.values():
+            await http.close()
+        self.mail.shutdown()
+
+    async def send(self, serial: int, channel: str, due: float | None = None) -> dict:
         """Send contact `serial` (scheduled for `due`); returns its record: channel, send time, how long the send
         took, how late it started (every sender busy), whether it was accepted."""
         url = self.urls[serial % len(self.urls)]
         sent_at = time.time()
         try:
-            case_id = getattr(self, f"_{channel}")(url, serial)
+            case_id = await getattr(self, f"_{channel}")(url, serial)
             ok, error = True, None
         except Exception as failure:  # noqa: BLE001  (a refused contact is a figure, not a crash)
             case_id, ok, error = None, False, f"{type(failure).__name__}: {failure}"[:200]
         return {"serial": serial, "channel": channel, "sent_at": sent_at, "ok": ok, "case_id": case_id,
                 "error": error, "took": time.time() - sent_at, "late": sent_at - (due or sent_at)}
 
-    def _http(self, url: str) -> requests.Session:
-        sessions = self.local.__dict__.setdefault("http", {})
-        if url not in sessions:
-            sessions[url] = requests.Session()
-            sessions[url].headers["User-Agent"] = USER_AGENT
-        return sessions[url]
-
     def _text(self, serial: int) -> str:
         return f"{MARKER}{serial:06d} The streetlight outside number {serial % 300} has been out for a week."
 
-    def _webform(self, url: str, serial: int) -> None:
-        http = self._http(url)
-        tokens = self.local.__dict__.setdefault("csrf", {})
-        if url not in tokens:
-            match = CSRF_RE.search(http.get(f"{url}/contact", timeout=60).text)
-            tokens[url] = match.group(1) or match.group(2)
-        response = http.post(f"{url}/contact", allow_redirects=False, timeout=60, data={
-            "csrf_token": tokens[url], "category": self.services[serial % len(self.services)],
+    async def _csrf_token(self, url: str) -> str:
+        if url not in self.csrf:
+            async with self.http[url].get(f"{url}/contact") as response:
+                match = CSRF_RE.search(await response.text())
+            self.csrf[url] = match.group(1) or match.group(2)
+        return self.csrf[url]
+
+    async def _post(self, url: str, path: str, expected: int, **options) -> aiohttp.ClientResponse:
+        async with self.http[url].post(f"{url}{path}", allow_redirects=False, **options) as response:
+            await response.read()
+        if response.status != expected:
+            raise RuntimeError(f"{path} answered {response.status}")
+        return response
+
+    async def _webform(self, url: str, serial: int) -> None:
+        await self._post(url, "/contact", 302, data={
+            "csrf_token": await self._csrf_token(url), "category": self.services[serial % len(self.services)],
             "description": self._text(serial), "language": "en", "email": f"resident{serial}@residents.example",
             "token": secrets.token_urlsafe(16), "website": ""})
-        if response.status_code != 302:
-            raise RuntimeError(f"web form answered {response.status_code}")
 
-    def _open311(self, url: str, serial: int) -> None:
-        response = self._http(url).post(f"{url}/open311/v2/requests.json", timeout=60, data={
+    async def _open311(self, url: str, serial: int) -> None:
+        await self._post(url, "/open311/v2/requests.json", 200, data={
             "api_key": self.api_key, "service_code": self.services[serial % len(self.services)],
             "description": self._text(serial), "lat": "42.3601", "long": "-71.0589",
             "email": f"resident{serial}@residents.example"})
-        if response.status_code != 200:
-            raise RuntimeError(f"Open311 answered {response.status_code}")
 
-    def _phone(self, url: str, serial: int) -> int:
+    async def _phone(self, url: str, serial: int) -> int:
         body = urlencode({"CallSid": f"{CALL_PREFIX}{serial:06d}", "From": f"+1415555{serial % 10_000:04d}",
                           "To": "+14155550100"}).encode()
         at = int(time.time())
-        response = self._http(url).post(f"{url}/inbound/phone/call", data=body, timeout=60, headers={
+        response = await self._post(url, "/inbound/phone/call", 200, data=body, headers={
             "Content-Type": "application/x-www-form-urlencoded", phone_channel.TIMESTAMP_HEADER: str(at),
             phone_channel.SIGNATURE_HEADER: phone_channel.sign(PHONE_SECRET, at, body)})
-        if response.status_code != 200:
-            raise RuntimeError(f"phone webhook answered {response.status_code}")
-        return response.json()["case_id"]
+        return (await response.json())["case_id"]
 
-    def _email(self, _url: str, serial: int) -> None:
+    async def _email(self, _url: str, serial: int) -> None:
+        await asyncio.get_running_loop().run_in_executor(self.mail, self._send_mail, serial)
+
+    def _send_mail(self, serial: int) -> None:
         message = EmailMessage()
         message["From"] = f"resident{serial}@residents.example"
         message["To"] = SERVICE_ADDRESS
@@ -416,19 +436,22 @@ class Driver:
                     raise
 
 
-def drive(driver: Driver, rate: float, seconds: float, first: int = 0) -> list[dict]:
-    """Send `rate` contacts a second for `seconds` seconds on a fixed schedule, serials from `first`;
-    returns every send's record."""
+async def drive(driver: Driver, rate: float, seconds: float, first: int = 0) -> list[dict]:
+    """Send `rate` contacts a second for `seconds` seconds on a fixed schedule, serials from `first`, at most
+    SENDERS waiting for an answer at once; returns every send's record."""
     total = int(rate * seconds)
     start = time.time() + 0.5
-    with ThreadPoolExecutor(SENDERS) as pool:
-        futures = []
-        for n in range(total):
-            delay = start + n / rate - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            futures.append(pool.submit(driver.send, first + n, CHANNEL_MIX[n % len(CHANNEL_MIX)], start + n / rate))
-        return [future.result() for future in futures]
+    senders = asyncio.Semaphore(SENDERS)
+
+    async def send(n: int) -> dict:
+        async with senders:
+            return await driver.send(first + n, CHANNEL_MIX[n % len(CHANNEL_MIX)], start + n / rate)
+
+    tasks = []
+    for n in range(total):
+        await asyncio.sleep(max(0.0, start + n / rate - time.time()))
+        tasks.append(asyncio.create_task(send(n)))
+    return list(await asyncio.gather(*tasks))
 
 
 # ---- resources -----------------------------------------------------------------------------------------
@@ -653,6 +676,14 @@ def progress(message: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {message}", file=sys.stderr, flush=True)
 
 
+def _drive(driver: Driver, rate: float, seconds: float, first: int = 0) -> list[dict]:
+    """`drive` on an event loop of its own, with the driver's connections open for it."""
+    async def session() -> list[dict]:
+        async with driver:
+            return await drive(driver, rate, seconds, first)
+    return asyncio.run(session())
+
+
 def run(args: argparse.Namespace) -> dict:
     with production_engines() as (database_url, redis_url), tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -669,7 +700,7 @@ def run(args: argparse.Namespace) -> dict:
                 groups = system["pids"] | engine_pids(database_url, redis_url) | {"clients": pids,
                                                                                    "driver": [os.getpid()]}
                 driver = Driver(system["urls"], system["smtp_port"], centre["services"], centre["api_key"])
-                drain(drive(driver, WARM_UP_RATE, WARM_UP_SECONDS, WARM_UP_FIRST), 60.0)
+                drain(_drive(driver, WARM_UP_RATE, WARM_UP_SECONDS, WARM_UP_FIRST), 60.0)
                 time.sleep(SETTLE_SECONDS)             # the sign-ins' and the warm-up's CPU out of the way
                 rq_redis = Redis.from_url(redis_url)
                 jobs_before = job_figures(rq_redis)
@@ -678,7 +709,7 @@ def run(args: argparse.Namespace) -> dict:
                 sampler.start()
                 progress(f"sending {args.rate}/s for {args.seconds} s")
                 send_started = time.time()
-                sends = drive(driver, args.rate, args.seconds)
+                sends = _drive(driver, args.rate, args.seconds)
                 send_seconds = max(s["sent_at"] for s in sends) - send_started
                 progress("sent; draining")
                 cases, drained_in = drain(sends, max(60.0, 2 * args.seconds))

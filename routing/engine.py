@@ -36,7 +36,7 @@ import functools
 import json
 import logging
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -351,15 +351,15 @@ class _Batch:
                 known = self.places.get((candidate.user_id, channel))
                 if known:                   # in a pool read earlier: the load this transaction gave them
                     earlier = known[0][0][known[0][1]]
-                    pool[n] = replace(candidate, presence=earlier.presence, slots=earlier.slots, used=earlier.used,
-                                      last_assigned_at=earlier.last_assigned_at)
+                    pool[n] = candidate._replace(presence=earlier.presence, slots=earlier.slots, used=earlier.used,
+                                                 last_assigned_at=earlier.last_assigned_at)
                 self.places[(candidate.user_id, channel)].append((pool, n))
         return pool
 
     def change(self, user_id: int, channel: Channel, **values) -> None:
         """Give the agent's entry on `channel` new values in every pool it is in (an agent of two queues)."""
         for pool, n in self.places.get((user_id, channel), ()):
-            pool[n] = replace(pool[n], **values)
+            pool[n] = pool[n]._replace(**values)
 
 
 @dataclass
@@ -408,7 +408,7 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
             continue
         slots, used, presence, _last = facts[choice.slot]
         if presence == Presence.AVAILABLE.value and used + taken[choice.slot] < slots:
-            choice.pick = replace(choice.pick, used=used + taken[choice.slot])
+            choice.pick = choice.pick._replace(used=used + taken[choice.slot])
             taken[choice.slot] += 1
         else:
             lost.append(choice)

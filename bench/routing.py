@@ -36,6 +36,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from bench import production_engines
+from caseworker.cli import freeze_startup_objects
 from models import (
     Case,
     CaseStatus,
@@ -141,6 +142,7 @@ def _one_held_case(user_id: int) -> int | None:
 def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
     """One process: make `decisions` routing decisions; put (latencies, no-candidate count) on `out`."""
     init_engine(url)
+    freeze_startup_objects()                      # as `flask worker` does
     rng = random.Random(1000 + worker)
     latencies, misses, arrivals = [], 0, 0
     while len(latencies) < decisions:
@@ -188,6 +190,7 @@ def _free_slots(queue_id: int, count: int) -> None:
 def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None:
     """One process, batched: put ([(batch seconds, decisions in it)], no-candidate count) on `out`."""
     init_engine(url)
+    freeze_startup_objects()                      # as `flask worker` does
     rng = random.Random(1000 + worker)
     batches, made, misses, arrivals = [], 0, 0, 0
     while made < decisions:

@@ -41,6 +41,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Text, and_, bindparam, cast, func, insert, or_, select, tuple_, update
+from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
 from models import (
@@ -135,11 +136,11 @@ def _is_waiting(case) -> bool:
             and case.queue_id is not None)
 
 
-_QUEUE = select(Queue.strategy, Queue.priority, Queue.overflow_queue_id,
-                Queue.overflow_after_seconds).where(Queue.id == bindparam("queue_id"))
-_QUEUE_SKILLS = (select(QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
-                 .join(Skill, Skill.id == QueueSkill.skill_id).where(QueueSkill.queue_id == bindparam("queue_id"))
-                 .order_by(QueueSkill.skill_id))
+# A queue with its skill needs in one round trip: a row per skill, or one row of NULL skill columns.
+_QUEUE = (select(Queue.strategy, Queue.priority, Queue.overflow_queue_id, Queue.overflow_after_seconds,
+                 QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
+          .outerjoin(QueueSkill, QueueSkill.queue_id == Queue.id).outerjoin(Skill, Skill.id == QueueSkill.skill_id)
+          .where(Queue.id == bindparam("queue_id")).order_by(QueueSkill.skill_id))
 _MEMBERS = (select(User.id, User.display_name, User.presence, cast(User.languages, Text).label("languages"),
                    User.last_assigned_at,
                    UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
@@ -157,10 +158,13 @@ _DECLINED = select(RoutingDecision.case_id, RoutingDecision.user_id, RoutingDeci
 
 
 def _queue_profile(session: Session, queue_id: int) -> _QueueProfile:
-    queue = execute_core(session, _QUEUE, {"queue_id": queue_id}).one()
-    skills = execute_core(session, _QUEUE_SKILLS, {"queue_id": queue_id})
-    return _QueueProfile(queue_id, queue.strategy.value, queue.priority,
-                         tuple(rules.SkillNeed(*row) for row in skills), queue.overflow_queue_id,
+    rows = execute_core(session, _QUEUE, {"queue_id": queue_id}).all()
+    if not rows:
+        raise NoResultFound(f"no queue {queue_id}")
+    queue = rows[0]
+    skills = tuple(rules.SkillNeed(r.skill_id, r.code, r.min_level, r.is_essential)
+                   for r in rows if r.skill_id is not None)
+    return _QueueProfile(queue_id, queue.strategy.value, queue.priority, skills, queue.overflow_queue_id,
                          queue.overflow_after_seconds)
 
 
@@ -670,13 +674,15 @@ def _probe():
 
 _PROBE = _probe()
 _AGENT_SKILLS = select(UserSkill.skill_id, UserSkill.level).where(UserSkill.user_id == bindparam("user_id"))
-_AGENT_QUEUES = (select(Queue.id, Queue.priority).join(QueueMember, QueueMember.queue_id == Queue.id)
-                 .where(QueueMember.user_id == bindparam("user_id"), Queue.is_active))
-_QUEUE_NEEDS = (select(QueueSkill.queue_id, QueueSkill.skill_id, QueueSkill.min_level, QueueSkill.is_essential)
-                .where(QueueSkill.queue_id.in_(bindparam("queue_ids", expanding=True))))
-_AGENT = select(User.presence, User.languages).where(User.id == bindparam("user_id"), User.is_active)
-_AGENT_CAPACITY = (select(UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
-                   .where(UserCapacity.user_id == bindparam("user_id")))
+# The agent's active queues with their skill needs: a row per need, or one of NULL need columns.
+_AGENT_QUEUES = (select(Queue.id, Queue.priority, QueueSkill.skill_id, QueueSkill.min_level, QueueSkill.is_essential)
+                 .join(QueueMember, QueueMember.queue_id == Queue.id)
+                 .outerjoin(QueueSkill, QueueSkill.queue_id == Queue.id)
+                 .where(QueueMember.user_id == bindparam("user_id"), Queue.is_active).order_by(Queue.id))
+# The agent with their capacity rows: a row per channel, or one of NULL channel columns.
+_AGENT = (select(User.presence, User.languages, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
+          .outerjoin(UserCapacity, UserCapacity.user_id == User.id)
+          .where(User.id == bindparam("user_id"), User.is_active))
 
 
 def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], languages: list[str],
@@ -684,20 +690,20 @@ def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], l
     """The first waiting cases `user_id` could take, best first. Priorities are walked from the top and
     the walk stops at the first priority with a match, so a backlog costs a few index probes."""
     skills = dict(execute_core(session, _AGENT_SKILLS, {"user_id": user_id}).all())
-    queues = execute_core(session, _AGENT_QUEUES, {"user_id": user_id}).all()
-    needs = execute_core(session, _QUEUE_NEEDS, {"queue_ids": [q.id for q in queues]}).all()
-    servable = []
-    for queue in queues:
-        lacking = [n for n in needs if n.queue_id == queue.id and skills.get(n.skill_id, 0) < n.min_level]
-        if not any(n.is_essential for n in lacking):
-            servable.append((queue, bool(lacking)))
+    needs = defaultdict(list)                       # queue -> its needs the agent lacks the level for
+    for row in execute_core(session, _AGENT_QUEUES, {"user_id": user_id}):
+        lacking = needs[(row.id, row.priority)]
+        if row.skill_id is not None and skills.get(row.skill_id, 0) < row.min_level:
+            lacking.append(row)
+    servable = [(queue_id, queue_priority, bool(lacking)) for (queue_id, queue_priority), lacking in needs.items()
+                if not any(n.is_essential for n in lacking)]
     for priority in sorted(Priority, reverse=True):
         found = []
-        for queue, relaxed_only in servable:
-            rows = execute_core(session, _PROBE, {"queue_id": queue.id, "priority": priority, "channels": channels,
+        for queue_id, queue_priority, relaxed_only in servable:
+            rows = execute_core(session, _PROBE, {"queue_id": queue_id, "priority": priority, "channels": channels,
                                                   "languages": languages, "relaxed_only": relaxed_only,
                                                   "user_id": user_id, "limit": limit})
-            found += [(rules.waiting_order(int(r.priority), r.queued_at, queue.priority), r.id) for r in rows]
+            found += [(rules.waiting_order(int(r.priority), r.queued_at, queue_priority), r.id) for r in rows]
         if found:
             return [case_id for _key, case_id in sorted(found)[:limit]]
     return []
@@ -711,13 +717,13 @@ def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects
     strategy still picks among all who could take it. A no-op for an agent who is not available. Flushes.
     """
     now = now or utcnow()
-    user = execute_core(session, _AGENT, {"user_id": user_id}).one_or_none()
-    if user is None or user.presence is not Presence.AVAILABLE:
+    rows = execute_core(session, _AGENT, {"user_id": user_id}).all()
+    if not rows or rows[0].presence is not Presence.AVAILABLE:
         return Effects()
-    spare = [c for c, slots, used in execute_core(session, _AGENT_CAPACITY, {"user_id": user_id}) if used < slots]
+    spare = [r.channel for r in rows if r.channel is not None and r.used < r.slots]
     if not spare:
         return Effects()
-    for case_id in _waiting_case_ids(session, user_id, spare, list(user.languages or ()), 3):
+    for case_id in _waiting_case_ids(session, user_id, spare, list(rows[0].languages or ()), 3):
         effects = route_case(session, case_id, now)
         if effects.assigned or effects.offered:
             effects.freed.add(user_id)

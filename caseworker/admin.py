@@ -38,7 +38,9 @@ def retry_inbound(raw_id: int):
     if not form.validate_on_submit():
         abort(400)
     raw = Session.get(InboundRaw, raw_id) or abort(404)
-    if raw.status is InboundStatus.FAILED:
+    if raw.purged_at is not None:
+        flash(f"Inbound item {raw.id} was emptied under the retention policy; there is nothing to retry.", "info")
+    elif raw.status is InboundStatus.FAILED:
         audit.record(Session(), AuditAction.UPDATE, "inbound_raw", raw.id, retry=True)
         Session.commit()
         jobs.request_ingest(rq_connection(), [raw.id])

@@ -201,8 +201,9 @@ def stale(session: Session, older_than: timedelta, now: datetime | None = None) 
 
 
 def failed(session: Session, limit: int = 200) -> list[InboundRaw]:
-    """Payloads that failed, newest first, for the admins' console."""
+    """Payloads that failed and are still held, newest first, for the admins' console. One that retention
+    emptied is left out: there is nothing in it to read or to try again."""
     return list(session.execute(
-        select(InboundRaw).where(InboundRaw.status == InboundStatus.FAILED)
+        select(InboundRaw).where(InboundRaw.status == InboundStatus.FAILED, InboundRaw.purged_at.is_(None))
         .order_by(InboundRaw.received_at.desc()).limit(limit)
     ).scalars())

@@ -13,10 +13,11 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from rq import Queue as RqQueue
 from sqlalchemy import func, select
 
 from caseworker.channels_cli import start_smtpd
-from channels import inbound, jobs, webhooks
+from channels import inbound, jobs, retention, webhooks
 from models import (
     Attachment,
     Case,
@@ -28,6 +29,7 @@ from models import (
     init_engine,
     reading,
     transaction,
+    utcnow,
 )
 from tests.channels import mailtools as mt
 from tests.conftest import Auth, csrf_token, free_port
@@ -307,6 +309,24 @@ def test_a_failing_payload_is_shown_to_admins_and_retried_once_fixed(mail, redis
     client.post(f"/admin/inbound/{raw_id}/retry", data={"csrf_token": csrf_token(page)})
     mt.work(redis_url)
     assert count(Interaction) == 1                                             # a second retry adds nothing
+
+
+def test_a_failed_payload_emptied_by_retention_is_neither_listed_nor_retried(mail, redis_url, db_admin_login):
+    with transaction() as session:
+        kept, emptied = (inbound.store_raw(session, channel=Channel.EMAIL, source="webhook:postmark",
+                                           payload=b"{not json " + bytes([n]), content_type="application/json")[0].id
+                         for n in (1, 2))
+    jobs.request_ingest(mt.rq_redis(redis_url), [kept, emptied])
+    mt.work(redis_url)
+    with transaction() as session:
+        retention.purge_raws(session, [emptied], utcnow())
+    client = db_admin_login(mail)
+    page = client.get("/admin/inbound").get_data(as_text=True)
+    assert f"Retry item {kept}" in page and f"Retry item {emptied}" not in page
+    response = client.post(f"/admin/inbound/{emptied}/retry", data={"csrf_token": csrf_token(page)},
+                           follow_redirects=True)
+    assert "emptied under the retention policy" in response.get_data(as_text=True)
+    assert RqQueue(jobs.CHANNELS_QUEUE, connection=mt.rq_redis(redis_url)).count == 0   # nothing sent to retry
 
 
 def test_a_worker_that_dies_mid_ingest_leaves_the_payload_to_retry_without_duplicates(mail, redis_url):

@@ -29,7 +29,7 @@ def site(scratch_database_url, redis_url, redis, tmp_path):
         make_user(session, Role.SUPERVISOR, email="bea@staff.example", display_name="Bea Boss")
         make_user(session, Role.AGENT, email="sam@staff.example", display_name="Sam Street", queues=[benefits])
         owned = open_case(session, "benefits", subject="Housing benefit")
-        engine.route_case(session, owned.id)
+        engine.route_case(session, owned.id, now=owned.queued_at)   # taken as it arrived: waited exactly 0 s
         rosa.presence = Presence.AWAY                        # the next case waits
         waiting = open_case(session, "benefits", subject="Council tax")
         engine.route_case(session, waiting.id)

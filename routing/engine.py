@@ -141,8 +141,9 @@ _QUEUE = (select(Queue.strategy, Queue.priority, Queue.overflow_queue_id, Queue.
                  QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
           .outerjoin(QueueSkill, QueueSkill.queue_id == Queue.id).outerjoin(Skill, Skill.id == QueueSkill.skill_id)
           .where(Queue.id == bindparam("queue_id")).order_by(QueueSkill.skill_id))
-_MEMBERS = (select(User.id, User.display_name, User.presence, cast(User.languages, Text).label("languages"),
-                   User.last_assigned_at,
+# Languages as the column's JSON text, for `_languages` to parse once per distinct list.
+_LANGUAGES_TEXT = cast(User.languages, Text).label("languages")
+_MEMBERS = (select(User.id, User.display_name, User.presence, _LANGUAGES_TEXT, User.last_assigned_at,
                    UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
             .join(QueueMember, QueueMember.user_id == User.id)
             .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id,
@@ -680,7 +681,7 @@ _AGENT_QUEUES = (select(Queue.id, Queue.priority, QueueSkill.skill_id, QueueSkil
                  .outerjoin(QueueSkill, QueueSkill.queue_id == Queue.id)
                  .where(QueueMember.user_id == bindparam("user_id"), Queue.is_active).order_by(Queue.id))
 # The agent with their capacity rows: a row per channel, or one of NULL channel columns.
-_AGENT = (select(User.presence, User.languages, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
+_AGENT = (select(User.presence, _LANGUAGES_TEXT, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
           .outerjoin(UserCapacity, UserCapacity.user_id == User.id)
           .where(User.id == bindparam("user_id"), User.is_active))
 
@@ -723,7 +724,7 @@ def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects
     spare = [r.channel for r in rows if r.channel is not None and r.used < r.slots]
     if not spare:
         return Effects()
-    for case_id in _waiting_case_ids(session, user_id, spare, list(rows[0].languages or ()), 3):
+    for case_id in _waiting_case_ids(session, user_id, spare, list(_languages(rows[0].languages)), 3):
         effects = route_case(session, case_id, now)
         if effects.assigned or effects.offered:
             effects.freed.add(user_id)

@@ -11,11 +11,12 @@ T = TypeVar("T")
 
 @contextmanager
 def production_engines() -> Iterator[tuple[str, str]]:
-    """A throwaway PostgreSQL cluster and redis-server on loopback, as `make test` starts them:
-    yields (database_url, redis_url) and removes both afterwards."""
+    """A throwaway PostgreSQL cluster and redis-server on loopback, as `make test` starts them but with
+    PostgreSQL's durability on (fsync, full-page writes, synchronous commit), as in production: yields
+    (database_url, redis_url) and removes both afterwards."""
     from tests.engines import postgres_cluster, redis_server
 
-    with postgres_cluster() as database_url, redis_server() as redis_url:
+    with postgres_cluster(durable=True) as database_url, redis_server() as redis_url:
         yield database_url, redis_url
 
 

@@ -100,11 +100,12 @@ def _case_row(n: int, rng: random.Random, queued_at) -> dict:
 
 
 def seed_backlog(waiting: int, rng: random.Random) -> None:
-    """`waiting` cases waiting in the queues, arrived over the last days."""
+    """`waiting` cases waiting in the queues, arrived over the last days, stored in the order they arrived
+    (as a live system stores them: the longest waiting sit together in the table's oldest pages)."""
     now = utcnow()
+    ages = sorted((rng.randint(60, 7 * 86400) for _ in range(waiting)), reverse=True)
     for start in range(0, waiting, CHUNK):
-        rows = [_case_row(n, rng, now - timedelta(seconds=rng.randint(60, 7 * 86400)))
-                for n in range(start, min(start + CHUNK, waiting))]
+        rows = [_case_row(n, rng, now - timedelta(seconds=ages[n])) for n in range(start, min(start + CHUNK, waiting))]
         with transaction() as session:
             session.execute(insert(Case), rows)
 
@@ -280,7 +281,8 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
                           **_quantiles(sorted(s / n for s, n in batches), "per_decision_")}
     latencies = sorted(s for lat, _m in results for s in lat)
     return figures | {"decisions": len(latencies), "decisions_per_second": round(len(latencies) / wall),
-                      "routing_decisions_per_second": round(len(latencies) * processes / sum(latencies)), **_quantiles(latencies)}
+                      "routing_decisions_per_second": round(len(latencies) * processes / sum(latencies)),
+                      **_quantiles(latencies)}
 
 
 def _quantiles(seconds: list[float], prefix: str = "") -> dict:

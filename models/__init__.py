@@ -29,7 +29,7 @@ from models.identity import ConstituentMerge
 from models.open311 import ApiKey, AttributeDatatype, ServiceAttribute
 from models.organisation import BusinessCalendar, Category, Queue, QueueSkill, Skill, SlaPolicy
 from models.reference import next_reference
-from models.routing import RoutingDecision
+from models.routing import RoutingDecision, StaffingVersion
 from models.csat import SurveyResponse
 from models.reports import REPORT_COLUMNS  # the report indexes join the metadata with it
 from models.retention import RetentionMode, RetentionRun
@@ -51,7 +51,7 @@ __all__ = [
     "Case", "CaseStatus", "Category", "Channel", "Constituent", "ConstituentKind", "ContactKind",
     "ContactPoint", "ConstituentMerge", "DecisionKind", "DecisionOutcome", "DeliveryStatus", "Direction", "InboundRaw",
     "InboundStatus", "Interaction", "InteractionKind", "Presence", "Priority", "Queue", "QueueMember",
-    "QueueSkill", "ReferenceCounter", "Role", "RoutingDecision", "RoutingStrategy", "Session", "Skill",
+    "QueueSkill", "ReferenceCounter", "Role", "RoutingDecision", "RoutingStrategy", "Session", "Skill", "StaffingVersion",
     "SlaPolicy", "User", "UserCapacity", "UserSkill", "begin_writing", "get_engine", "init_engine", "make_engine",
     "reading",
     "next_reference", "transaction", "utcnow",

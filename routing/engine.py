@@ -23,6 +23,9 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
   database detects the deadlock and `dispatch.perform` runs the step again. `fill` routes one case per
   transaction; `route_waiting` and `route_cases` route a batch in one transaction (a burst, many freed
   slots, an intake batch) and run through `dispatch.perform` as well.
+- Queue profiles and each queue's agents' names, languages and skill levels come from `routing.roster`,
+  kept per process and dropped whenever a trigger changes the staffing token; presence, slots and loads,
+  which change all the time, are read fresh in every transaction.
 - The hot path runs prebuilt Core statements on the session's connection (`models.db.execute_core`):
   about a dozen statements for one case, and about the same for a batch of fifty in one queue.
 - Nothing polls. Arrival routes the case (`route_case`), a freed slot pulls the best waiting case the
@@ -32,16 +35,14 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 
 Each function returns `Effects`: what the caller announces (signals) and schedules (timers) after commit.
 """
-import functools
-import json
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Text, and_, bindparam, cast, func, insert, or_, select, tuple_, update
-from sqlalchemy.exc import NoResultFound
+from sqlalchemy import and_, bindparam, func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from models import (
@@ -53,18 +54,14 @@ from models import (
     DecisionOutcome,
     Presence,
     Priority,
-    Queue,
     QueueMember,
-    QueueSkill,
     RoutingDecision,
-    Skill,
     User,
     UserCapacity,
-    UserSkill,
     utcnow,
 )
 from models.db import execute_core, serialises_writers, sync_loaded
-from routing import rules, settings
+from routing import roster, rules, settings
 
 log = logging.getLogger(__name__)
 
@@ -107,16 +104,6 @@ class Effects:
         return self
 
 
-@dataclass(frozen=True)
-class _QueueProfile:
-    id: int
-    strategy: str
-    priority: int
-    skills: tuple[rules.SkillNeed, ...]
-    overflow_queue_id: int | None
-    overflow_after_seconds: int | None
-
-
 # ---- reading ---------------------------------------------------------------------------------------
 
 _CASE_COLUMNS = (Case.id, Case.status, Case.channel, Case.language, Case.priority, Case.queue_id,
@@ -136,76 +123,54 @@ def _is_waiting(case) -> bool:
             and case.queue_id is not None)
 
 
-# A queue with its skill needs in one round trip: a row per skill, or one row of NULL skill columns.
-_QUEUE = (select(Queue.strategy, Queue.priority, Queue.overflow_queue_id, Queue.overflow_after_seconds,
-                 QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
-          .outerjoin(QueueSkill, QueueSkill.queue_id == Queue.id).outerjoin(Skill, Skill.id == QueueSkill.skill_id)
-          .where(Queue.id == bindparam("queue_id")).order_by(QueueSkill.skill_id))
-# Languages as the column's JSON text, for `_languages` to parse once per distinct list.
-_LANGUAGES_TEXT = cast(User.languages, Text).label("languages")
-_MEMBERS = (select(User.id, User.display_name, User.presence, _LANGUAGES_TEXT, User.last_assigned_at,
-                   UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
-            .join(QueueMember, QueueMember.user_id == User.id)
-            .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id,
-                                          UserCapacity.channel.in_(bindparam("channels", expanding=True))))
-            .where(QueueMember.queue_id == bindparam("queue_id"), User.is_active))
-_LEVELS = (select(UserSkill.user_id, UserSkill.skill_id, UserSkill.level)
-           .join(QueueMember, QueueMember.user_id == UserSkill.user_id)
-           .where(QueueMember.queue_id == bindparam("queue_id"),
-                  UserSkill.skill_id.in_(bindparam("skill_ids", expanding=True))))
+# A queue's active agents as they are now: presence, last assignment, and slots on the channels asked for.
+_LOADS = (select(User.id, User.presence, User.last_assigned_at, UserCapacity.channel, UserCapacity.slots,
+                 UserCapacity.used)
+          .join(QueueMember, QueueMember.user_id == User.id)
+          .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id,
+                                        UserCapacity.channel.in_(bindparam("channels", expanding=True))))
+          .where(QueueMember.queue_id == bindparam("queue_id"), User.is_active))
 _DECLINED = select(RoutingDecision.case_id, RoutingDecision.user_id, RoutingDecision.created_at).where(
     RoutingDecision.case_id.in_(bindparam("case_ids", expanding=True)),
     RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT)))
 
 
-def _queue_profile(session: Session, queue_id: int) -> _QueueProfile:
-    rows = execute_core(session, _QUEUE, {"queue_id": queue_id}).all()
-    if not rows:
-        raise NoResultFound(f"no queue {queue_id}")
-    queue = rows[0]
-    skills = tuple(rules.SkillNeed(r.skill_id, r.code, r.min_level, r.is_essential)
-                   for r in rows if r.skill_id is not None)
-    return _QueueProfile(queue_id, queue.strategy.value, queue.priority, skills, queue.overflow_queue_id,
-                         queue.overflow_after_seconds)
-
-
 @dataclass(frozen=True)
 class _Agents:
-    """A queue's active agents as read once: who they are, their slots on the channels asked for, and their
-    levels in the queue's skills."""
+    """A queue's active agents as read once: their presence and last assignment now, their slots on the
+    channels asked for, and what the roster keeps of them (names, languages, levels)."""
 
-    members: dict[int, Any]                                    # user -> row
+    members: dict[int, tuple[str, datetime | None]]           # user -> (presence, last assigned)
     slots: dict[tuple[int, Channel], tuple[int, int]]          # (user, channel) -> (slots, used)
-    skills: dict[int, dict[int, int]]                           # user -> skill id -> level
+    staff: roster.Staff
 
 
-def _agents(session: Session, queue: _QueueProfile, channels: list[Channel]) -> _Agents:
+_NO_SKILLS = MappingProxyType({})
+_NO_SLOTS = (0, 0)
+
+
+def _agents(session: Session, staffing: roster.Roster, queue: roster.QueueProfile,
+            channels: list[Channel]) -> _Agents:
     members, slots = {}, {}
-    for row in execute_core(session, _MEMBERS, {"queue_id": queue.id, "channels": channels}):
-        members[row.id] = row
-        if row.channel is not None:
-            slots[(row.id, row.channel)] = (row.slots, row.used)
-    skills: dict[int, dict[int, int]] = {}
-    if queue.skills:
-        levels = execute_core(session, _LEVELS,
-                              {"queue_id": queue.id, "skill_ids": [s.skill_id for s in queue.skills]})
-        for user_id, skill_id, level in levels.all():
-            skills.setdefault(user_id, {})[skill_id] = level
-    return _Agents(members, slots, skills)
-
-
-@functools.lru_cache(maxsize=1024)
-def _languages(text: str | None) -> tuple[str, ...]:
-    """An agent's languages from the column's JSON text. Read as text and parsed once per distinct list:
-    a big queue's agents share a handful of lists, and decoding each row's JSON was a tenth of a decision."""
-    return tuple(json.loads(text) or ()) if text else ()
+    rows = execute_core(session, _LOADS, {"queue_id": queue.id, "channels": channels}).all()
+    for user_id, presence, last_assigned_at, channel, count, used in rows:     # a row per agent and channel
+        members[user_id] = (presence.value, last_assigned_at)
+        if channel is not None:
+            slots[(user_id, channel)] = (count, used)
+    staff = staffing.staff(session, queue, members.keys())
+    if not staff.names.keys() >= members.keys():
+        # A member deactivated or taken off the queue between this read and the roster's (READ COMMITTED):
+        # the later read is the newer, so they are no longer the queue's.
+        members = {user_id: member for user_id, member in members.items() if user_id in staff.names}
+    return _Agents(members, slots, staff)
 
 
 def _candidates(agents: _Agents, channel: Channel) -> list[rules.Candidate]:
     """The agents as candidates on `channel`; one without a capacity row there has no slot."""
-    return [rules.Candidate(m.id, m.presence.value, _languages(m.languages), agents.skills.get(m.id, {}),
-                            *agents.slots.get((m.id, channel), (0, 0)), m.last_assigned_at, m.display_name)
-            for m in agents.members.values()]
+    names, spoken, skills, slots = agents.staff.names, agents.staff.languages, agents.staff.skills, agents.slots
+    return [rules.Candidate(user_id, presence, spoken[user_id], skills.get(user_id, _NO_SKILLS),
+                            *slots.get((user_id, channel), _NO_SLOTS), last_assigned_at, names[user_id])
+            for user_id, (presence, last_assigned_at) in agents.members.items()]
 
 
 def _declined(session: Session, cases: list) -> dict[int, frozenset[int]]:
@@ -214,7 +179,7 @@ def _declined(session: Session, cases: list) -> dict[int, frozenset[int]]:
     since = {case.id: case.entered_queue_at or case.queued_at for case in cases if case.channel in OFFER_CHANNELS}
     found: dict[int, set[int]] = defaultdict(set)
     if since:
-        for case_id, user_id, at in execute_core(session, _DECLINED, {"case_ids": list(since)}):
+        for case_id, user_id, at in execute_core(session, _DECLINED, {"case_ids": list(since)}).all():
             if at >= since[case_id]:
                 found[case_id].add(user_id)
     return {case.id: frozenset(found.get(case.id, ())) for case in cases}
@@ -267,7 +232,7 @@ def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
 # ---- deciding --------------------------------------------------------------------------------------
 
 
-def _explanation(queue: _QueueProfile, need: rules.Need, evaluation: rules.Evaluation,
+def _explanation(queue: roster.QueueProfile, need: rules.Need, evaluation: rules.Evaluation,
                  pick: rules.Candidate | None, declined: frozenset[int]) -> dict:
     skill_codes = {s.skill_id: s.code for s in queue.skills}
     explanation = {
@@ -291,18 +256,20 @@ def _explanation(queue: _QueueProfile, need: rules.Need, evaluation: rules.Evalu
 
 _RECORD = insert(RoutingDecision).returning(RoutingDecision.id)
 _RECORD_MANY = insert(RoutingDecision).returning(RoutingDecision.id, sort_by_parameter_order=True)
-_OFFER_CASE = (update(Case).where(Case.id == bindparam("b_case"))
-               .values(offered_to_id=bindparam("b_user"), slot_channel=bindparam("b_channel")))
-_ASSIGN_CASE = (update(Case).where(Case.id == bindparam("b_case"))
-                .values(assignee_id=bindparam("b_user"), status=CaseStatus.ASSIGNED,
-                        slot_channel=bindparam("b_channel"), last_activity_at=bindparam("b_now")))
+# A routed case holds its slot, assigned (owner, ASSIGNED, active now) or offered (still NEW, no owner):
+# one statement for both, so that a batch writes its cases in one round trip.
+_ROUTED_CASE = (update(Case).where(Case.id == bindparam("b_case"))
+                .values(assignee_id=bindparam("assignee_id"), offered_to_id=bindparam("offered_to_id"),
+                        status=bindparam("status"), slot_channel=bindparam("slot_channel"),
+                        last_activity_at=func.coalesce(bindparam("b_active", type_=Case.last_activity_at.type),
+                                                       Case.last_activity_at)))
 
 
 def _record(session: Session, **values) -> int:
     return execute_core(session, _RECORD, values).scalar_one()
 
 
-def _overflow_at(queue: _QueueProfile, case, relaxed: bool) -> datetime | None:
+def _overflow_at(queue: roster.QueueProfile, case, relaxed: bool) -> datetime | None:
     can_relax = not relaxed and any(not s.is_essential for s in queue.skills)
     if queue.overflow_after_seconds is None or not (queue.overflow_queue_id or can_relax):
         return None
@@ -316,11 +283,14 @@ def route_case(session: Session, case_id: int, now: datetime | None = None) -> E
     Every attempt is stored as a RoutingDecision with its explanation, NO_CANDIDATE included.
     Flushes; the caller commits, then announces the returned Effects.
     """
-    now = now or utcnow()
+    return _route_one(session, case_id, now or utcnow())
+
+
+def _route_one(session: Session, case_id: int, now: datetime, staffing: roster.Roster | None = None) -> Effects:
     case = _lock_case(session, case_id)
     if case is None or not _is_waiting(case):
         return Effects()
-    return _route_locked(session, [case], now)
+    return _route_locked(session, [case], now, staffing)
 
 
 class _Batch:
@@ -328,28 +298,26 @@ class _Batch:
     whose loads follow the transaction's own decisions, and the capacity rows it holds locked (whose
     loads in memory are exact from then on)."""
 
-    def __init__(self, session: Session, cases: list):
+    def __init__(self, session: Session, cases: list, staffing: roster.Roster | None = None):
         self.session = session
+        self.roster = staffing or roster.current(session)
         self.channels: dict[int, set[Channel]] = defaultdict(set)       # queue -> the channels its cases need
         for case in cases:
             self.channels[case.queue_id].add(case.channel)
-        self.queues: dict[int, _QueueProfile] = {}
         self.agents: dict[int, _Agents] = {}
         self.pools: dict[tuple[int, Channel], list[rules.Candidate]] = {}
         self.places: dict[tuple[int, Channel], list[tuple[list[rules.Candidate], int]]] = defaultdict(list)
         self.locked: set[tuple[int, Channel]] = set()
         self.serialised = serialises_writers(session.connection())     # what it read is exact: no claim needed
 
-    def queue(self, queue_id: int) -> _QueueProfile:
-        if queue_id not in self.queues:
-            self.queues[queue_id] = _queue_profile(self.session, queue_id)
-        return self.queues[queue_id]
+    def queue(self, queue_id: int) -> roster.QueueProfile:
+        return self.roster.queue(self.session, queue_id)
 
-    def pool(self, queue: _QueueProfile, channel: Channel) -> list[rules.Candidate]:
+    def pool(self, queue: roster.QueueProfile, channel: Channel) -> list[rules.Candidate]:
         pool = self.pools.get((queue.id, channel))
         if pool is None:
             if queue.id not in self.agents:
-                self.agents[queue.id] = _agents(self.session, queue,
+                self.agents[queue.id] = _agents(self.session, self.roster, queue,
                                                 sorted(self.channels[queue.id], key=lambda c: c.value))
             pool = self.pools[(queue.id, channel)] = _candidates(self.agents[queue.id], channel)
             for n, candidate in enumerate(pool):
@@ -372,7 +340,7 @@ class _Choice:
     """One waiting case and the agent chosen for it in memory, before the slot is claimed in the database."""
 
     case: Any
-    queue: _QueueProfile
+    queue: roster.QueueProfile
     need: rules.Need
     declined: frozenset[int]
     evaluation: rules.Evaluation | None = None
@@ -403,8 +371,10 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
     if not fresh:
         return []
     batch.locked.update(fresh)
-    rows = {(r.user_id, r.channel): r for r in execute_core(batch.session, _LOCK_SLOTS, {"keys": fresh})}
-    agents = {a.id: a for a in execute_core(batch.session, _AGENTS_NOW, {"user_ids": sorted({u for u, _c in fresh})})}
+    locked = execute_core(batch.session, _LOCK_SLOTS, {"keys": fresh}).all()
+    rows = {(r.user_id, r.channel): r for r in locked}
+    users = execute_core(batch.session, _AGENTS_NOW, {"user_ids": sorted({u for u, _c in fresh})}).all()
+    agents = {a.id: a for a in users}
     facts = {slot: _slot_facts(rows.get(slot), agents.get(slot[0])) for slot in fresh}
     taken: Counter = Counter()
     lost = []
@@ -431,10 +401,10 @@ def _slot_facts(row, agent) -> tuple[int, int, str, datetime | None]:
             agent.last_assigned_at if agent is not None else None)
 
 
-def _route_locked(session: Session, cases: list, now: datetime) -> Effects:
+def _route_locked(session: Session, cases: list, now: datetime, staffing: roster.Roster | None = None) -> Effects:
     """Decide each locked waiting case in turn against its queue's pool (each queue profiled once, its agents
     on a channel read once), claim the slots picked, choose again for the picks that lost, and write it all."""
-    batch = _Batch(session, cases)
+    batch = _Batch(session, cases, staffing)
     declined = _declined(session, cases)
     choices = []
     for case in cases:
@@ -473,7 +443,7 @@ def _write(session: Session, choices: list[_Choice], now: datetime) -> Effects:
     rows = [_decision_row(choice, now) for choice in choices]
     decision_ids = execute_core(session, _RECORD_MANY, rows).scalars().all() if rows else []
     effects = Effects()
-    offers, assignments = [], []
+    routed = []
     for choice, row, decision_id in zip(choices, rows, decision_ids):
         case = choice.case
         if choice.pick is None:
@@ -481,30 +451,28 @@ def _write(session: Session, choices: list[_Choice], now: datetime) -> Effects:
             if overflow_at is not None:
                 effects.waiting.append((case.id, case.queue_id, overflow_at))
         elif row["kind"] is DecisionKind.OFFER:
-            offers.append({"b_case": case.id, "b_user": choice.pick.user_id, "b_channel": case.channel})
+            routed.append({"b_case": case.id, "assignee_id": None, "offered_to_id": choice.pick.user_id,
+                           "status": CaseStatus.NEW, "slot_channel": case.channel, "b_active": None})
             effects.offered.append(Offer(decision_id, case.id, choice.pick.user_id, row["expires_at"]))
         else:
-            assignments.append({"b_case": case.id, "b_user": choice.pick.user_id, "b_channel": case.channel,
-                                "b_now": now})
+            routed.append({"b_case": case.id, "assignee_id": choice.pick.user_id, "offered_to_id": None,
+                           "status": CaseStatus.ASSIGNED, "slot_channel": case.channel, "b_active": now})
             effects.assigned.append((case.id, choice.pick.user_id, case.queue_id))
-    if offers:
-        execute_core(session, _OFFER_CASE, offers)
-    if assignments:
-        execute_core(session, _ASSIGN_CASE, assignments)
-    _show_loaded(session, loads, offers, assignments, now)
+    if routed:
+        execute_core(session, _ROUTED_CASE, routed)
+    _show_loaded(session, loads, routed, now)
     return effects
 
 
-def _show_loaded(session: Session, loads: Counter, offers: list[dict], assignments: list[dict], now: datetime) -> None:
+def _show_loaded(session: Session, loads: Counter, routed: list[dict], now: datetime) -> None:
     """Give the rows written by `_write` that the session holds as objects their new values."""
     for (user_id, channel), count in loads.items():
         sync_loaded(session, UserCapacity, (user_id, channel), used=lambda used, count=count: used + count)
         sync_loaded(session, User, user_id, last_assigned_at=now)
-    for offer in offers:
-        sync_loaded(session, Case, offer["b_case"], offered_to_id=offer["b_user"], slot_channel=offer["b_channel"])
-    for assignment in assignments:
-        sync_loaded(session, Case, assignment["b_case"], assignee_id=assignment["b_user"],
-                    status=CaseStatus.ASSIGNED, slot_channel=assignment["b_channel"], last_activity_at=now)
+    for row in routed:
+        active = {"last_activity_at": row["b_active"]} if row["b_active"] else {}
+        sync_loaded(session, Case, row["b_case"], assignee_id=row["assignee_id"], offered_to_id=row["offered_to_id"],
+                    status=row["status"], slot_channel=row["slot_channel"], **active)
 
 
 _WAITING = (select(*_CASE_COLUMNS)
@@ -639,6 +607,14 @@ def set_presence(session: Session, user_id: int, presence: Presence, now: dateti
     return effects
 
 
+def agents_with_free_slots(session: Session) -> list[int]:
+    """The active, available agents with a free slot on some channel, by id."""
+    return session.execute(
+        select(User.id).join(UserCapacity, UserCapacity.user_id == User.id)
+        .where(User.is_active, User.presence == Presence.AVAILABLE, UserCapacity.used < UserCapacity.slots)
+        .distinct().order_by(User.id)).scalars().all()
+
+
 def return_unanswered(session: Session, user_id: int, offline_since: datetime, now: datetime | None = None) -> Effects:
     """Put back in the queue the assigned cases of an agent who went offline at `offline_since` and has
     not answered them (no first response). No-op when the agent came back since. Flushes."""
@@ -674,37 +650,25 @@ def _probe():
 
 
 _PROBE = _probe()
-_AGENT_SKILLS = select(UserSkill.skill_id, UserSkill.level).where(UserSkill.user_id == bindparam("user_id"))
-# The agent's active queues with their skill needs: a row per need, or one of NULL need columns.
-_AGENT_QUEUES = (select(Queue.id, Queue.priority, QueueSkill.skill_id, QueueSkill.min_level, QueueSkill.is_essential)
-                 .join(QueueMember, QueueMember.queue_id == Queue.id)
-                 .outerjoin(QueueSkill, QueueSkill.queue_id == Queue.id)
-                 .where(QueueMember.user_id == bindparam("user_id"), Queue.is_active).order_by(Queue.id))
 # The agent with their capacity rows: a row per channel, or one of NULL channel columns.
-_AGENT = (select(User.presence, _LANGUAGES_TEXT, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
+_AGENT = (select(User.presence, roster.LANGUAGES_TEXT, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
           .outerjoin(UserCapacity, UserCapacity.user_id == User.id)
           .where(User.id == bindparam("user_id"), User.is_active))
 
 
-def _waiting_case_ids(session: Session, user_id: int, channels: list[Channel], languages: list[str],
-                      limit: int) -> list[int]:
-    """The first waiting cases `user_id` could take, best first. Priorities are walked from the top and
-    the walk stops at the first priority with a match, so a backlog costs a few index probes."""
-    skills = dict(execute_core(session, _AGENT_SKILLS, {"user_id": user_id}).all())
-    needs = defaultdict(list)                       # queue -> its needs the agent lacks the level for
-    for row in execute_core(session, _AGENT_QUEUES, {"user_id": user_id}):
-        lacking = needs[(row.id, row.priority)]
-        if row.skill_id is not None and skills.get(row.skill_id, 0) < row.min_level:
-            lacking.append(row)
-    servable = [(queue_id, queue_priority, bool(lacking)) for (queue_id, queue_priority), lacking in needs.items()
-                if not any(n.is_essential for n in lacking)]
+def _waiting_case_ids(session: Session, servable: tuple[roster.Servable, ...], user_id: int,
+                      channels: list[Channel], languages: list[str], limit: int) -> list[int]:
+    """The first waiting cases `user_id` could take in the queues they can serve, best first. Priorities
+    are walked from the top and the walk stops at the first priority with a match, so a backlog costs a few
+    index probes."""
     for priority in sorted(Priority, reverse=True):
         found = []
-        for queue_id, queue_priority, relaxed_only in servable:
-            rows = execute_core(session, _PROBE, {"queue_id": queue_id, "priority": priority, "channels": channels,
-                                                  "languages": languages, "relaxed_only": relaxed_only,
-                                                  "user_id": user_id, "limit": limit})
-            found += [(rules.waiting_order(int(r.priority), r.queued_at, queue_priority), r.id) for r in rows]
+        for queue in servable:
+            rows = execute_core(session, _PROBE, {"queue_id": queue.queue_id, "priority": priority,
+                                                  "channels": channels, "languages": languages,
+                                                  "relaxed_only": queue.relaxed_only, "user_id": user_id,
+                                                  "limit": limit}).all()
+            found += [(rules.waiting_order(int(r.priority), r.queued_at, queue.queue_priority), r.id) for r in rows]
         if found:
             return [case_id for _key, case_id in sorted(found)[:limit]]
     return []
@@ -724,8 +688,11 @@ def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects
     spare = [r.channel for r in rows if r.channel is not None and r.used < r.slots]
     if not spare:
         return Effects()
-    for case_id in _waiting_case_ids(session, user_id, spare, list(_languages(rows[0].languages)), 3):
-        effects = route_case(session, case_id, now)
+    staffing = roster.current(session)
+    waiting = _waiting_case_ids(session, staffing.servable(session, user_id), user_id, spare,
+                                list(roster.languages(rows[0].languages)), 3)
+    for case_id in waiting:
+        effects = _route_one(session, case_id, now, staffing)
         if effects.assigned or effects.offered:
             effects.freed.add(user_id)
             return effects
@@ -847,7 +814,7 @@ def overflow(session: Session, case_id: int, queue_id: int, now: datetime | None
     case = _lock_case(session, case_id)
     if case is None or not _is_waiting(case) or case.queue_id != queue_id:
         return Effects()
-    queue = _queue_profile(session, queue_id)
+    queue = roster.current(session).queue(session, queue_id)
     due = _overflow_at(queue, case, case.is_skill_relaxed)
     if due is None or now < due - timedelta(seconds=1):
         return Effects()

@@ -7,9 +7,8 @@ from collections.abc import Callable
 from datetime import datetime
 
 from rq import get_current_job
-from sqlalchemy import select
 
-from models import Presence, User, UserCapacity, reading
+from models import Presence, reading
 from routing import dispatch, engine, presence
 
 log = logging.getLogger(__name__)
@@ -41,10 +40,7 @@ def fill_agent(user_id: int) -> None:
 def fill_free_agents() -> None:
     """Fill every available agent with a free slot on some channel, each as `fill_agent` would. Idempotent."""
     with reading() as session:
-        user_ids = session.execute(
-            select(User.id).join(UserCapacity, UserCapacity.user_id == User.id)
-            .where(User.is_active, User.presence == Presence.AVAILABLE, UserCapacity.used < UserCapacity.slots)
-            .distinct().order_by(User.id)).scalars().all()
+        user_ids = engine.agents_with_free_slots(session)
     routed = 0
     for user_id in user_ids:
         effects = _run(engine.fill, user_id)

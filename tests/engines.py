@@ -40,17 +40,23 @@ def _as_postgres(cmd: list[str]) -> list[str]:
     return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
 
 
+# The tests trade durability for speed; a benchmark keeps PostgreSQL's defaults, as production does.
+_NOT_DURABLE = "-c fsync=off -c full_page_writes=off -c synchronous_commit=off"
+
+
 @contextmanager
-def postgres_cluster():
-    """A throwaway cluster on a free port; yields the URL of an empty `casework_test` database."""
+def postgres_cluster(durable: bool = False):
+    """A throwaway cluster on a free port; yields the URL of an empty `casework_test` database. Unless
+    `durable`, it does not flush to disk (fsync, full-page writes and synchronous commit off)."""
     folder = Path(tempfile.mkdtemp(prefix="casework-pg-"))
     if os.geteuid() == 0:
         shutil.chown(folder, "postgres")
     data, port = folder / "data", free_port()
     subprocess.run(_as_postgres([_pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "casework",
                                  "-E", "UTF8", "--no-sync"]), check=True, stdout=subprocess.DEVNULL)
-    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c fsync=off -c full_page_writes=off " \
-              f"-c synchronous_commit=off -c max_connections=200"
+    options = f"-p {port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
+    if not durable:
+        options += f" {_NOT_DURABLE}"
     subprocess.run(_as_postgres([_pg_bin("pg_ctl"), "-D", str(data), "-o", options, "-l",
                                  str(folder / "postgres.log"), "-w", "start"]), check=True,
                    stdout=subprocess.DEVNULL)

@@ -7,6 +7,7 @@ from datetime import date, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
 from caseworker.demo import DEMO_PASSWORD, STAFF, staff_email
 from caseworker.reports import PAGES
@@ -25,10 +26,20 @@ def _sign_in(page: Page, url: str) -> None:
     expect(page.get_by_role("heading", level=1, name="My cases")).to_be_visible()
 
 
+_DRAWN = ("() => typeof Chart === 'undefined' ? 0 : [...document.querySelectorAll('canvas[data-chart]')]"
+          ".filter(c => Chart.getChart(c) !== undefined && c.width > 0).length")
+
+
 def _charts_drawn(page: Page) -> int:
-    """How many canvases Chart.js has drawn a chart on."""
-    return page.evaluate("() => [...document.querySelectorAll('canvas[data-chart]')]"
-                         ".filter(c => Chart.getChart(c) !== undefined && c.width > 0).length")
+    """How many canvases Chart.js has drawn a chart on, once every canvas has one or the wait times out (the
+    canvases are in the page before the script at its end has run: on a loaded machine, a check made as
+    soon as they show found no Chart yet)."""
+    try:
+        page.wait_for_function(f"() => ({_DRAWN})() === document.querySelectorAll('canvas[data-chart]').length",
+                               timeout=10_000)
+    except PlaywrightTimeoutError:
+        pass                       # the assertion below says how many were drawn
+    return page.evaluate(_DRAWN)
 
 
 def test_a_supervisor_reads_every_report_with_charts_and_tables(demo_server, page: Page, axe, screenshot):

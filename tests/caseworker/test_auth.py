@@ -30,7 +30,7 @@ def test_sign_in_succeeds_while_a_worker_is_writing(client, auth, agent):
     def worker_writes():
         with get_engine().connect().execution_options(**{WRITE_INTENT: True}) as connection:
             with connection.begin():
-                connection.execute(text("UPDATE users SET display_name = display_name WHERE id = :id"),
+                connection.execute(text("UPDATE users SET presence = presence WHERE id = :id"),
                                    {"id": agent.id})
                 started.set()
                 time.sleep(0.5)

@@ -4,6 +4,7 @@ from alembic.util import CommandError
 from sqlalchemy import Column, Integer, MetaData, Table, create_engine, inspect, text
 
 from models import Base, migrate
+from models.routing import STAFFING_TABLES
 
 
 def test_upgrade_builds_every_table_on_an_empty_database(scratch_database_url):
@@ -28,6 +29,33 @@ def test_check_notices_a_schema_that_drifted(scratch_database_url):
     engine.dispose()
     with pytest.raises(CommandError):
         migrate.check(scratch_database_url)
+
+
+def _staffing_triggers(conn) -> set[str]:
+    """(table, trigger) names of the triggers that change the staffing token."""
+    if conn.dialect.name == "postgresql":
+        rows = conn.execute(text("SELECT c.relname, t.tgname FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+                                 " WHERE t.tgname LIKE 'staffing_changed%'"))
+    else:
+        rows = conn.execute(text("SELECT tbl_name, name FROM sqlite_master WHERE type = 'trigger'"
+                                 " AND name LIKE 'staffing_changed%'"))
+    return {(table, name) for table, name in rows}
+
+
+def test_every_staffing_table_has_its_triggers_at_head(scratch_database_url):
+    """Routing's roster is only as fresh as these triggers. A later migration that rebuilds one of these
+    tables (SQLite's batch mode copies a table and drops its triggers) must make them again."""
+    migrate.upgrade(scratch_database_url)
+    engine = create_engine(scratch_database_url)
+    with engine.connect() as conn:
+        found = _staffing_triggers(conn)
+        if conn.dialect.name == "postgresql":
+            expected = {(table, "staffing_changed") for table in STAFFING_TABLES}
+        else:
+            expected = {(table, f"staffing_changed_{table}_{operation}")
+                        for table in STAFFING_TABLES for operation in ("insert", "update", "delete")}
+    engine.dispose()
+    assert found == expected
 
 
 def test_downgrade_to_base_and_up_again(scratch_database_url):

@@ -30,7 +30,7 @@ from models import (
     init_engine,
     transaction,
 )
-from routing import engine, rules, settings
+from routing import engine, roster, rules, settings
 from tests.conftest import ROOT
 from tests.routing.builders import make_agent, make_routed_queue, open_case
 
@@ -123,10 +123,11 @@ def _forgotten(session) -> list[int]:
     waiting = session.execute(select(*engine._CASE_COLUMNS).where(
         Case.status == CaseStatus.NEW, Case.offered_to_id.is_(None))).all()
     found = []
+    staffing = roster.current(session)
     for case in waiting:
-        queue = engine._queue_profile(session, case.queue_id)
+        queue = staffing.queue(session, case.queue_id)
         need = rules.Need(case.channel.value, case.language, queue.skills, case.is_skill_relaxed)
-        pool = engine._candidates(engine._agents(session, queue, [case.channel]), case.channel)
+        pool = engine._candidates(engine._agents(session, staffing, queue, [case.channel]), case.channel)
         evaluation = rules.evaluate(queue.strategy, need, pool, engine._declined(session, [case])[case.id])
         if evaluation.ranked:
             found.append(case.id)

@@ -1,0 +1,172 @@
+"""What routing keeps of the staffing between transactions, per process: each queue's profile (strategy,
+priority, skill needs, overflow), each queue's active agents with their names, languages and levels in the
+queue's skills, and each agent's servable queues. Presence and loads are not kept: they change all the time,
+and the engine reads them fresh in every transaction.
+
+What is kept is valid for one token of `staffing_version`, which triggers change with every write to those
+tables (`models.routing.StaffingVersion`). A routing transaction reads the token first (`current`); a new
+token starts an empty `Roster`, filled again as queues and agents are asked for. Each entry is read after
+the token, so it is at least as new as the token it is kept under. A roster is only ever added to, never
+changed, and a new token replaces the whole object, so threads of one process can share it.
+
+Without the token row (a database made by hand) nothing is kept and every transaction reads afresh.
+"""
+import functools
+import json
+from collections import defaultdict
+from collections.abc import Callable
+from collections.abc import Set as AbstractSet
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Text, bindparam, cast, select
+from sqlalchemy.exc import NoResultFound
+from sqlalchemy.orm import Session
+
+from models import Queue, QueueMember, QueueSkill, Skill, StaffingVersion, User, UserSkill
+from models.db import execute_core
+from routing import rules
+
+
+@dataclass(frozen=True)
+class QueueProfile:
+    id: int
+    strategy: str
+    priority: int
+    skills: tuple[rules.SkillNeed, ...]
+    overflow_queue_id: int | None
+    overflow_after_seconds: int | None
+
+
+@dataclass(frozen=True)
+class Staff:
+    """A queue's active agents as routing keeps them: name, languages, levels in the queue's skills."""
+
+    names: dict[int, str]
+    languages: dict[int, tuple[str, ...]]
+    skills: dict[int, dict[int, int]]                           # user -> skill id -> level
+
+
+@dataclass(frozen=True)
+class Servable:
+    """A queue an agent can serve, and whether only its cases with relaxed skill needs (the agent lacks a
+    non-essential skill)."""
+
+    queue_id: int
+    queue_priority: int
+    relaxed_only: bool
+
+
+_TOKEN = select(StaffingVersion.token).where(StaffingVersion.id == 1)
+# A queue with its skill needs in one round trip: a row per skill, or one row of NULL skill columns.
+_QUEUE = (select(Queue.strategy, Queue.priority, Queue.overflow_queue_id, Queue.overflow_after_seconds,
+                 QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
+          .outerjoin(QueueSkill, QueueSkill.queue_id == Queue.id).outerjoin(Skill, Skill.id == QueueSkill.skill_id)
+          .where(Queue.id == bindparam("queue_id")).order_by(QueueSkill.skill_id))
+# Languages as the column's JSON text, for `languages` to parse once per distinct list.
+LANGUAGES_TEXT = cast(User.languages, Text).label("languages")
+_STAFF = (select(User.id, User.display_name, LANGUAGES_TEXT)
+          .join(QueueMember, QueueMember.user_id == User.id)
+          .where(QueueMember.queue_id == bindparam("queue_id"), User.is_active))
+_LEVELS = (select(UserSkill.user_id, UserSkill.skill_id, UserSkill.level)
+           .join(QueueMember, QueueMember.user_id == UserSkill.user_id)
+           .where(QueueMember.queue_id == bindparam("queue_id"),
+                  UserSkill.skill_id.in_(bindparam("skill_ids", expanding=True))))
+_AGENT_SKILLS = select(UserSkill.skill_id, UserSkill.level).where(UserSkill.user_id == bindparam("user_id"))
+# The agent's active queues with their skill needs: a row per need, or one of NULL need columns.
+_AGENT_QUEUES = (select(Queue.id, Queue.priority, QueueSkill.skill_id, QueueSkill.min_level, QueueSkill.is_essential)
+                 .join(QueueMember, QueueMember.queue_id == Queue.id)
+                 .outerjoin(QueueSkill, QueueSkill.queue_id == Queue.id)
+                 .where(QueueMember.user_id == bindparam("user_id"), Queue.is_active).order_by(Queue.id))
+
+
+@functools.lru_cache(maxsize=1024)
+def languages(text: str | None) -> tuple[str, ...]:
+    """An agent's languages from the column's JSON text. Read as text and parsed once per distinct list:
+    a big queue's agents share a handful of lists, and decoding each row's JSON was a tenth of a decision."""
+    return tuple(json.loads(text) or ()) if text else ()
+
+
+def _read_queue(session: Session, queue_id: int) -> QueueProfile:
+    rows = execute_core(session, _QUEUE, {"queue_id": queue_id}).all()
+    if not rows:
+        raise NoResultFound(f"no queue {queue_id}")
+    queue = rows[0]
+    skills = tuple(rules.SkillNeed(r.skill_id, r.code, r.min_level, r.is_essential)
+                   for r in rows if r.skill_id is not None)
+    return QueueProfile(queue_id, queue.strategy.value, queue.priority, skills, queue.overflow_queue_id,
+                        queue.overflow_after_seconds)
+
+
+def _read_staff(session: Session, queue: QueueProfile) -> Staff:
+    names, spoken = {}, {}
+    for user_id, name, text in execute_core(session, _STAFF, {"queue_id": queue.id}).all():
+        names[user_id], spoken[user_id] = name, languages(text)
+    skills: dict[int, dict[int, int]] = {}
+    if queue.skills:
+        levels = execute_core(session, _LEVELS,
+                              {"queue_id": queue.id, "skill_ids": [s.skill_id for s in queue.skills]})
+        for user_id, skill_id, level in levels.all():
+            skills.setdefault(user_id, {})[skill_id] = level
+    return Staff(names, spoken, skills)
+
+
+def _read_servable(session: Session, user_id: int) -> tuple[Servable, ...]:
+    """The agent's active queues minus those whose essential skills they lack (at the level asked)."""
+    skills = dict(execute_core(session, _AGENT_SKILLS, {"user_id": user_id}).all())
+    lacking = defaultdict(list)                       # (queue, priority) -> its needs the agent lacks the level for
+    for row in execute_core(session, _AGENT_QUEUES, {"user_id": user_id}).all():
+        needs = lacking[(row.id, row.priority)]
+        if row.skill_id is not None and skills.get(row.skill_id, 0) < row.min_level:
+            needs.append(row)
+    return tuple(Servable(queue_id, priority, bool(needs)) for (queue_id, priority), needs in lacking.items()
+                 if not any(n.is_essential for n in needs))
+
+
+class Roster:
+    """The staffing as of one token, read on first use."""
+
+    def __init__(self, token: int | None):
+        self.token = token
+        self._queues: dict[int, QueueProfile] = {}
+        self._staff: dict[int, Staff] = {}
+        self._servable: dict[int, tuple[Servable, ...]] = {}
+
+    def _get(self, kept: dict, key: int, read: Callable[[], Any],
+             fresh_enough: Callable[[Any], bool] = lambda _found: True):
+        """What `kept` holds under `key` if it is there and `fresh_enough`, else `read()` (kept under a token)."""
+        found = kept.get(key)
+        if found is not None and fresh_enough(found):
+            return found
+        found = read()
+        if self.token is not None:
+            kept[key] = found
+        return found
+
+    def queue(self, session: Session, queue_id: int) -> QueueProfile:
+        """The queue's profile; raises NoResultFound for an unknown queue."""
+        return self._get(self._queues, queue_id, lambda: _read_queue(session, queue_id))
+
+    def staff(self, session: Session, queue: QueueProfile, user_ids: AbstractSet[int] = frozenset()) -> Staff:
+        """The queue's active agents, with each of `user_ids` in it (read again when one is missing: a
+        member added by a writer that no trigger saw)."""
+        return self._get(self._staff, queue.id, lambda: _read_staff(session, queue),
+                         lambda found: found.names.keys() >= user_ids)
+
+    def servable(self, session: Session, user_id: int) -> tuple[Servable, ...]:
+        return self._get(self._servable, user_id, lambda: _read_servable(session, user_id))
+
+
+_kept = Roster(None)
+
+
+def current(session: Session) -> Roster:
+    """The roster for the staffing as the transaction sees it now (one small read)."""
+    global _kept
+    token = execute_core(session, _TOKEN).scalar()
+    if token is None:
+        return Roster(None)
+    kept = _kept                    # read once: another thread may replace it meanwhile
+    if kept.token != token:
+        kept = _kept = Roster(token)
+    return kept

@@ -25,8 +25,7 @@ def failed_inbound():
 def raw_payload(raw_id: int):
     """The payload exactly as received, as a download. Payloads hold personal data: every view is audited."""
     raw = Session.get(InboundRaw, raw_id) or abort(404)
-    audit.record(Session(), AuditAction.VIEW, "inbound_raw", raw.id, case_id=raw.case_id)
-    Session.commit()
+    audit.view("inbound_raw", raw.id, case_id=raw.case_id)
     return Response(raw.payload, mimetype="application/octet-stream",
                     headers={"Content-Disposition": f"attachment; filename=inbound-{raw.id}.eml",
                              "X-Content-Type-Options": "nosniff"})

@@ -164,7 +164,7 @@ def _visible_case_by_reference(reference: str) -> Case | None:
 
 
 def _audit_view(case: Case, part: str) -> None:
-    audit.record(Session(), AuditAction.VIEW, "case", case.id, constituent_id=case.constituent_id, part=part)
+    audit.view("case", case.id, constituent_id=case.constituent_id, part=part)
 
 
 def _audit_change(case: Case, change: str, **detail) -> None:
@@ -316,7 +316,6 @@ def perform(case: Case, step, what: str, action: AuditAction = AuditAction.UPDAT
 def detail(case_id: int):
     case = case_or_404(case_id)
     _audit_view(case, "page")
-    Session.commit()
     posted = {}
     macro_id = request.args.get("macro", type=int)
     if macro_id:
@@ -331,7 +330,6 @@ def detail(case_id: int):
 def timeline_partial(case_id: int):
     case = case_or_404(case_id)
     _audit_view(case, "timeline")
-    Session.commit()
     return render_template("cases/_timeline.html", case=case, entries=timeline(case.id))
 
 
@@ -339,7 +337,6 @@ def timeline_partial(case_id: int):
 def header(case_id: int):
     case = case_or_404(case_id)
     _audit_view(case, "header")
-    Session.commit()
     return render_template("cases/_header.html", **_header_context(case))
 
 
@@ -359,7 +356,6 @@ def macro_text(case_id: int, macro_id: int):
     except casework.CaseworkError:
         abort(404)
     _audit_view(case, "macro")
-    Session.commit()
     return Response(text, mimetype="text/plain")
 
 
@@ -370,9 +366,7 @@ def attachment(case_id: int, attachment_id: int):
     found = Session.execute(select(Attachment).join(Interaction).where(
         Attachment.id == attachment_id, Interaction.case_id == case.id,
         Attachment.purged_at.is_(None))).scalar_one_or_none() or abort(404)      # retention deleted the file
-    audit.record(Session(), AuditAction.VIEW, "attachment", found.id, constituent_id=case.constituent_id,
-                 case_id=case.id)
-    Session.commit()
+    audit.view("attachment", found.id, constituent_id=case.constituent_id, case_id=case.id)
     try:
         data = storage.read(channel_settings().attachment_dir, found.sha256)
     except FileNotFoundError:

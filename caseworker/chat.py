@@ -43,7 +43,7 @@ from caseworker.public import _services
 from channels import chatting, jobs
 from channels.base import InvalidContact
 from channels.chat import InvalidMessage, PreChat, message
-from models import AuditAction, Case, Channel, ChatSession, QueueMember, Role, Session, User
+from models import Case, Channel, ChatSession, QueueMember, Role, Session, User
 from models import Queue as CaseQueue
 from routing import engine
 
@@ -222,17 +222,14 @@ def panel_for(case: Case) -> dict:
 @console_bp.get("/<int:case_id>")
 def panel(case_id: int):
     case, chat = _chat_case(case_id)
-    audit.record(Session(), AuditAction.VIEW, "case", case.id, constituent_id=case.constituent_id, via="chat panel")
-    Session.commit()
+    audit.view("case", case.id, constituent_id=case.constituent_id, via="chat panel")
     return render_template("chat/agent.html", **panel_context(case, chat))
 
 
 @console_bp.get("/<int:case_id>/transcript")
 def transcript(case_id: int):
     case, chat = _chat_case(case_id)
-    audit.record(Session(), AuditAction.VIEW, "case", case.id, constituent_id=case.constituent_id,
-                 via="chat transcript")
-    Session.commit()
+    audit.view("case", case.id, constituent_id=case.constituent_id, via="chat transcript")
     return render_template("chat/_transcript.html", chat_case=case, chat=chat,
                            chat_messages=chatting.messages_after(Session(), case.id))
 

@@ -21,8 +21,7 @@ import routing
 from caseworker import access, audit
 from caseworker.auth import _safe_next, require_role
 from caseworker.extensions import rq_connection
-from models import (AuditAction, Case, DecisionKind, DecisionOutcome, Presence, Role, RoutingDecision, Session,
-                    utcnow)
+from models import Case, DecisionKind, DecisionOutcome, Presence, Role, RoutingDecision, Session, utcnow
 from routing import engine as routing_engine
 
 log = logging.getLogger(__name__)
@@ -116,9 +115,7 @@ def assignment_notice(case_id: int):
     case = access.case_or_404(case_id)
     if case.assignee_id != current_user.id:
         abort(404)
-    audit.record(Session(), AuditAction.VIEW, "case", case.id, constituent_id=case.constituent_id,
-                 via="assignment notice")
-    Session.commit()
+    audit.view("case", case.id, constituent_id=case.constituent_id, via="assignment notice")
     return render_template("console/_assigned.html", case=case, snippet=_snippet(case.subject),
                            case_url=case_url(case.id))
 

@@ -170,9 +170,7 @@ def index():
     query = request.args.get("q", "").strip()[:200]
     results = search(query) if query else []
     if query:
-        audit.record(Session(), AuditAction.VIEW, "constituent_search", None,
-                     results=[c.id for c in results])
-        Session.commit()
+        audit.view("constituent_search", None, results=[c.id for c in results])
     return render_template("constituents/search.html", query=query, results=results)
 
 
@@ -201,9 +199,7 @@ def detail(constituent_id: int):
         "can_merge": current_user.has_role(Role.CASEWORKER),
         "undo_form": ConfirmForm(),
     }
-    audit.record(Session(), AuditAction.VIEW, "constituent", constituent_id, constituent_id=constituent_id,
-                 page="360", offset=offset)
-    Session.commit()
+    audit.view("constituent", constituent_id, constituent_id=constituent_id, page="360", offset=offset)
     return render_template("constituents/detail.html", **page)
 
 
@@ -236,8 +232,7 @@ def merge(constituent_id: int, other_id: int):
                                   .where(Case.constituent_id.in_([constituent_id, other_id]))
                                   .group_by(Case.constituent_id)).all())
     for c in pair:
-        audit.record(Session(), AuditAction.VIEW, "constituent", c.id, constituent_id=c.id, page="merge")
-    Session.commit()
+        audit.view("constituent", c.id, constituent_id=c.id, page="merge")
     return render_template("constituents/merge.html", pair=pair, counts=counts, form=form,
                            reasons=_reasons(constituent_id, other_id))
 
@@ -287,8 +282,6 @@ def audit_log():
     total = Session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
     actors = {u.id: u for u in Session.execute(
         select(User).where(User.id.in_({e.actor_id for e in events if e.actor_id}))).scalars()}
-    audit.record(Session(), AuditAction.VIEW, "audit_log", None, constituent_id=constituent_id,
-                 actor=actor_id, offset=offset)
-    Session.commit()
+    audit.view("audit_log", None, constituent_id=constituent_id, actor=actor_id, offset=offset)
     return render_template("constituents/audit.html", events=events, total=total, offset=offset,
                            page_size=AUDIT_PAGE, actors=actors, constituent_id=constituent_id, actor_id=actor_id)

@@ -225,8 +225,7 @@ def _call_or_404(call_id: int):
 def pop(call_id: int):
     """The screen-pop notice (a partial the console fetches on "call.incoming")."""
     call = _call_or_404(call_id)
-    audit.record(Session(), AuditAction.VIEW, "call", call_id, constituent_id=call.constituent_id, page="pop")
-    Session.commit()
+    audit.view("call", call_id, constituent_id=call.constituent_id, page="pop")
     return render_template("phone/_pop.html", call=call)
 
 
@@ -245,9 +244,7 @@ def call(call_id: int):
         number = _valid_phone(form, region) if isinstance(form, UnknownCallerForm) else None
         if not form.errors:
             return _save(call, form, number)
-    audit.record(Session(), AuditAction.VIEW, "case", call.case_id, constituent_id=call.constituent_id,
-                 page="call", call_id=call_id)
-    Session.commit()
+    audit.view("case", call.case_id, constituent_id=call.constituent_id, page="call", call_id=call_id)
     return render_template("phone/call.html", call=call, form=form, caller=call.constituent)
 
 
@@ -306,10 +303,8 @@ def log_call():
         number = _valid_phone(form, region)
         if not form.errors:
             return _log(form, number, region)
-    if caller is not None and visible:
-        audit.record(Session(), AuditAction.VIEW, "constituent", caller.id, constituent_id=caller.id,
-                     page="log_call")
-    Session.commit()
+    if visible:
+        audit.view("constituent", caller.id, constituent_id=caller.id, page="log_call")
     return render_template("phone/log.html", form=form, lookup=number_text, caller=caller, visible=visible,
                            lookup_error=lookup_error)
 

@@ -17,7 +17,7 @@ from caseworker.i18n import LANGUAGES
 from channels import storage, submission
 from channels.settings import current as channel_settings
 from channels.webform import Submission
-from models import AuditAction, Category, Session, begin_writing
+from models import Category, Session, begin_writing
 
 log = logging.getLogger(__name__)
 
@@ -131,9 +131,7 @@ def status():
     case = submission.find_for_status(Session(), form.reference.data, form.secret.data)
     if case is None:           # the same answer for an unknown reference and a wrong code: nothing to enumerate
         return render_template("public/status.html", form=form, not_found=True), 404
-    audit.record(Session(), AuditAction.VIEW, "case", case.id, constituent_id=case.constituent_id,
-                 via="public status page")
-    Session.commit()
+    audit.view("case", case.id, constituent_id=case.constituent_id, via="public status page")
     notes = submission.public_notes(Session(), case.id)
     return render_template("public/status.html", form=form, case=case, notes=notes,
                            category=_label(case.category) if case.category else None)

@@ -453,8 +453,7 @@ def export(slug: str, table: str):
     writer.writerow(result.csv_header())
     for row in result.rows:
         writer.writerow([result.csv_cell(value, column) for value, column in zip(row, result.columns)])
-    audit.record(Session(), AuditAction.EXPORT, "report", f"{slug}/{table}", rows=len(result.rows), **args)
-    Session.commit()
+    audit.view("report", f"{slug}/{table}", action=AuditAction.EXPORT, rows=len(result.rows), **args)
     log.info("user %s exported report %s/%s", current_user.id, slug, table)
     filename = f"casework-{slug}-{table}-{args['start']}-to-{args['end']}.csv"
     return Response(out.getvalue(), mimetype="text/csv",

@@ -5,7 +5,7 @@ from flask import Flask, jsonify, redirect, render_template, url_for
 from sqlalchemy import text
 
 import routing
-from caseworker import config, extensions, logconfig
+from caseworker import config, extensions, logconfig, writers
 from channels import csat as channel_csat
 from channels import retention as channel_retention
 from channels import settings as channel_settings
@@ -113,6 +113,8 @@ def _register_hooks(app: Flask) -> None:
     # Each request ends its unit of work, even inside a longer app context (a CLI command, a test).
     app.teardown_request(remove_session)
     app.teardown_appcontext(remove_session)
+    # After the app-wide hooks the blueprints registered (two-factor enrolment), before each blueprint's own.
+    app.before_request(writers.begin_unsafe_requests_as_writers)
 
     @app.after_request
     def security_headers(response):

@@ -11,7 +11,7 @@ from flask_login import current_user, login_user, logout_user
 from caseworker import accounts, audit, totp
 from caseworker.extensions import limiter, login_manager
 from caseworker.forms import LoginForm
-from models import AuditAction, Role, Session, User, begin_writing
+from models import AuditAction, Role, Session, User
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,6 @@ def login():
     form = LoginForm()
     if form.validate_on_submit():
         config = current_app.config
-        begin_writing()           # authenticate writes (counters, last sign-in) after a slow password check
         user = accounts.authenticate(Session(), form.email.data, form.password.data,
                                      max_failures=config["LOGIN_MAX_FAILURES"],
                                      lock_seconds=config["LOGIN_LOCK_SECONDS"])

@@ -57,7 +57,6 @@ from models import (
     User,
     utcnow,
 )
-from models import begin_writing
 from routing import engine as routing_engine
 from routing import lifecycle
 from routing.explain import describe, language_name
@@ -69,13 +68,6 @@ TYPING_SECONDS = 8
 
 bp = Blueprint("cases", __name__, url_prefix="/cases")
 bp.before_request(require_role(Role.AGENT))
-
-
-@bp.before_request
-def _writer() -> None:
-    # Every view here writes at least its audit row; only the presence list is read alone, and often.
-    if request.endpoint != "cases.presence":
-        begin_writing()
 
 
 # ---- who else is here: viewing and typing, in Redis sorted sets scored by expiry -----------------------

@@ -43,7 +43,7 @@ from caseworker.public import _services
 from channels import chatting, jobs
 from channels.base import InvalidContact
 from channels.chat import InvalidMessage, PreChat, message
-from models import Case, Channel, ChatSession, QueueMember, Role, Session, User
+from models import Case, Channel, ChatSession, QueueMember, Role, Session, User, begin_writing
 from models import Queue as CaseQueue
 from routing import engine
 
@@ -365,6 +365,7 @@ def _too_fast(chat_id: int) -> bool:
 def constituent_post(chat_id: int, data: object) -> dict:
     if _too_fast(chat_id):
         return {"ok": False, "error": "too fast"}
+    begin_writing()           # a socket event is no request: no hook made it a writer (see caseworker._register_hooks)
     chat = Session.get(ChatSession, chat_id)
     return _stored(lambda: chatting.post(Session(), chat, message(data)), chat.case_id, chatting.CONSTITUENT)
 
@@ -372,6 +373,7 @@ def constituent_post(chat_id: int, data: object) -> dict:
 def agent_post(user, data: object) -> dict:
     """A signed-in agent's message in a chat assigned to them."""
     case_id = (data or {}).get("case_id") if isinstance(data, dict) else None
+    begin_writing()
     case = Session.get(Case, case_id) if isinstance(case_id, int) else None
     chat = chatting.for_case(Session(), case.id) if case is not None and access.can_see_case(user, case) else None
     if chat is None:
@@ -393,6 +395,7 @@ def read(chat_id: int, side: str, upto: object) -> bool:
     """Record how far one side read; True (and the other side is told) when it moved."""
     if not isinstance(upto, int) or upto <= 0:
         return False
+    begin_writing()
     chat = Session.get(ChatSession, chat_id)
     moved = chatting.mark_read(Session(), chat, side, upto)
     Session.commit()

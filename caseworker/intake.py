@@ -10,6 +10,7 @@ from flask import Blueprint, abort, current_app, jsonify, request
 from sqlalchemy.exc import SQLAlchemyError
 
 from caseworker.extensions import csrf, rq_connection
+from caseworker.writers import writes_after_checks
 from channels import inbound, jobs, webhooks
 from models import Channel, Session, begin_writing
 
@@ -41,6 +42,7 @@ def _verify(provider: str, body: bytes) -> None:
 
 
 @bp.post("/email/<provider>")
+@writes_after_checks
 @csrf.exempt
 def email_webhook(provider: str):
     """Mailgun (HMAC-signed), SendGrid and Postmark (HTTP Basic) inbound mail."""

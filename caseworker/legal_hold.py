@@ -9,7 +9,7 @@ from caseworker.auth import require_role
 from caseworker.retention_forms import LegalHoldForm
 from channels import retention
 from channels import signals as channel_signals
-from models import AuditAction, Role, Session, begin_writing
+from models import AuditAction, Role, Session
 
 bp = Blueprint("legal_hold", __name__, url_prefix="/cases")
 bp.before_request(require_role(Role.SUPERVISOR))
@@ -19,7 +19,6 @@ bp.before_request(require_role(Role.SUPERVISOR))
 def toggle(case_id: int):
     """Place or release the hold (the form says which). A missing reason or a stale click shows the case
     page again with the error and the typed reason."""
-    begin_writing()
     case = case_or_404(case_id)
     form = LegalHoldForm()
     if not form.validate_on_submit():

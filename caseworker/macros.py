@@ -9,17 +9,11 @@ from caseworker.auth import require_role
 from caseworker.case_forms import MacroForm
 from caseworker.forms import ConfirmForm
 from channels import casework
-from models import AuditAction, Macro, MacroVariant, Role, Session, begin_writing
+from models import AuditAction, Macro, MacroVariant, Role, Session
 from routing.explain import language_name
 
 bp = Blueprint("macros", __name__, url_prefix="/admin/macros")
 bp.before_request(require_role(Role.ADMIN))
-
-
-@bp.before_request
-def _writer() -> None:
-    if request.method == "POST":
-        begin_writing()
 
 
 @bp.get("/")

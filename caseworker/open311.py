@@ -17,6 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from werkzeug.exceptions import HTTPException
 
 from caseworker.extensions import csrf, limiter, rq_connection
+from caseworker.writers import writes_after_checks
 from channels import open311, open311_store
 from channels.base import InvalidContact
 from models import Session, begin_writing, transaction, utcnow
@@ -133,6 +134,7 @@ def service_definition(service_code: str, fmt: str):
 
 
 @bp.post(f"/v2/requests.{FORMAT}")
+@writes_after_checks
 @limiter.limit(lambda: current_app.config["OPEN311_POST_RATE_LIMIT"], key_func=_client_key)
 def create_request(fmt: str):
     client = open311_store.authenticate(Session(), request.form.get("api_key", ""))

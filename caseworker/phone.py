@@ -34,6 +34,7 @@ from caseworker import access, audit
 from caseworker.auth import require_role
 from caseworker.constituents import case_url
 from caseworker.extensions import csrf, redis_client, rq_connection
+from caseworker.writers import writes_after_checks
 from channels import calls, phone
 from channels import signals as channel_signals
 from channels.base import InvalidContact
@@ -139,6 +140,7 @@ def _chosen_case(value: str) -> int | None:
 
 
 @webhook_bp.post("/call")
+@writes_after_checks
 @csrf.exempt
 def incoming_call():
     """A telephony provider's incoming-call event: verify, store, take in, route, pop. Answers JSON."""

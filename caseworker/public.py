@@ -14,6 +14,7 @@ from caseworker import audit
 from caseworker.extensions import enqueue_after_commit, limiter
 from caseworker.forms import ContactForm, StatusForm, upload_type
 from caseworker.i18n import LANGUAGES
+from caseworker.writers import writes_after_checks
 from channels import storage, submission
 from channels.settings import current as channel_settings
 from channels.webform import Submission
@@ -81,6 +82,7 @@ def _stored_uploads(form: ContactForm) -> list[dict]:
 
 
 @bp.route("/contact", methods=["GET", "POST"])
+@writes_after_checks
 @limiter.limit(lambda: current_app.config["WEBFORM_RATE_LIMIT"], methods=["POST"])
 def contact():
     language = str(get_locale())

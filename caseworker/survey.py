@@ -24,6 +24,7 @@ from wtforms.validators import AnyOf, InputRequired, Length, Optional
 from caseworker import audit
 from caseworker.extensions import limiter, rq_connection
 from caseworker.i18n import LANGUAGES
+from caseworker.writers import writes_after_checks
 from channels import csat
 from models import AuditAction, Case, Session, SurveyResponse, begin_writing
 from routing import signals as routing_signals
@@ -109,6 +110,7 @@ def _reference(survey: SurveyResponse) -> str:
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
+@writes_after_checks
 @limiter.limit(lambda: current_app.config["CSAT_RATE_LIMIT"], methods=["POST"])
 def answer(token: str):
     survey = _open(token)

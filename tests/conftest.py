@@ -13,16 +13,18 @@ import subprocess
 import sys
 import time
 import uuid
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis as redis_lib
-from sqlalchemy import create_engine, text
+from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
 from caseworker import create_app, embedded_redis
 from models import Base, Session, get_engine, init_engine, make_engine, migrate
+from models.db import WRITE_INTENT
 from tests.security.logpii import pytest_addoption, pytest_runtest_call  # noqa: F401  (`--check-log-pii`)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -168,6 +170,38 @@ def see_commits(session) -> None:
     app's own savepoints sit inside, so it is released, never rolled back) and forget the rows it loaded."""
     session.commit()
     session.expire_all()
+
+
+@contextmanager
+def a_worker_commits_after_the_first_read(user_id: int):
+    """While the block runs, the first SELECT of a reading transaction is followed by a change that another
+    connection commits, as a worker does at any time. On SQLite a transaction that has read can then no longer
+    write. A transaction that took the write lock at its start (models.db.WRITE_INTENT) is left alone: there
+    the other connection would wait for this one, in the same thread, for good."""
+    armed = True
+
+    def commit_a_change(conn, _cursor, statement, _parameters, _context, _executemany):
+        nonlocal armed
+        reading = not conn.get_execution_options().get(WRITE_INTENT, False)
+        if armed and reading and statement.lstrip().upper().startswith("SELECT"):
+            armed = False
+            with get_engine().begin() as other:
+                # a real change: SQLite commits nothing for an UPDATE that leaves the row as it was
+                other.execute(text("UPDATE users SET failed_logins = failed_logins + 1 WHERE id = :id"),
+                              {"id": user_id})
+
+    event.listen(Engine, "after_cursor_execute", commit_a_change)
+    try:
+        yield
+    finally:
+        event.remove(Engine, "after_cursor_execute", commit_a_change)
+
+
+@pytest.fixture(params=[False, True], ids=["quiet", "a worker commits meanwhile"])
+def worker_commits(request):
+    """Runs the test twice: `with worker_commits(user_id):` does nothing, then
+    `a_worker_commits_after_the_first_read(user_id)`."""
+    return a_worker_commits_after_the_first_read if request.param else lambda _user_id: nullcontext()
 
 
 class Auth:

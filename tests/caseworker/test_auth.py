@@ -179,10 +179,12 @@ def test_an_inactive_account_cannot_sign_in_or_stay_signed_in(client, auth, agen
     assert auth.login("agent@staff.example", PASSWORD).status_code == 401
 
 
-def test_sign_in_and_failures_are_audited(client, auth, agent, db_session):
+def test_sign_in_and_failures_are_audited(client, auth, agent, db_session, worker_commits):
     auth.login("agent@staff.example", "wrong password")
     auth.login("agent@staff.example", PASSWORD)
-    auth.logout()
+    token = csrf_token(client.get("/inbox/").get_data(as_text=True))
+    with worker_commits(agent.id):
+        assert client.post("/logout", data={"csrf_token": token}).status_code == 302
     events = db_session.execute(select(AuditEvent).where(AuditEvent.object_type == "user")
                                 .order_by(AuditEvent.id)).scalars().all()
     assert [(e.action, e.actor_id) for e in events] == [

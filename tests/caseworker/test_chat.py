@@ -121,9 +121,11 @@ def test_the_prechat_post_is_rate_limited(app, db_session, desk):
                                     "topic": "chat"}).status_code == 429
 
 
-def test_a_message_is_stored_before_it_is_acknowledged_and_a_resend_is_one_message(app, db_session, desk):
+def test_a_message_is_stored_before_it_is_acknowledged_and_a_resend_is_one_message(app, db_session, desk,
+                                                                                   worker_commits):
     _http, sock, _token = _start_chat(app)
-    ack = sock.emit("chat.message", {"client_id": "c-1", "text": "Hola"}, namespace=CHAT, callback=True)
+    with worker_commits(desk["rosa"].id):
+        ack = sock.emit("chat.message", {"client_id": "c-1", "text": "Hola"}, namespace=CHAT, callback=True)
     assert ack["ok"] and db_session.get(Interaction, ack["id"]).body_text == "Hola"
     sock.disconnect(CHAT)                                                  # the line drops; the page resends
     sock.connect(namespace=CHAT, auth={"token": _token})
@@ -145,7 +147,7 @@ def test_a_flood_of_messages_is_refused_without_losing_what_came_before(app, db_
     assert len(_sync(sock)["messages"]) == 3                     # the question and the two taken
 
 
-def test_offered_accepted_talked_transcribed_and_ended(app, client, db_session, desk, rq_redis):
+def test_offered_accepted_talked_transcribed_and_ended(app, client, db_session, desk, rq_redis, worker_commits):
     rosa = desk["rosa"]
     agent = _agent_socket(app, client, rosa)
     _http, sock, _token = _start_chat(app)
@@ -162,15 +164,17 @@ def test_offered_accepted_talked_transcribed_and_ended(app, client, db_session, 
     assert agent.emit("chat.join", {"case_id": case_id}, callback=True) == {"ok": True}
     sock.emit("chat.typing", {"typing": True}, namespace=CHAT)
     assert {"case_id": case_id, "typing": True} in _received(agent, "chat.typing")
-    answer = agent.emit("chat.message", {"case_id": case_id, "client_id": "a-1", "text": "Hola Ana, soy Rosa."},
-                        callback=True)
+    with worker_commits(rosa.id):
+        answer = agent.emit("chat.message", {"case_id": case_id, "client_id": "a-1", "text": "Hola Ana, soy Rosa."},
+                            callback=True)
     assert answer["ok"]
     assert _received(sock, "chat.message", CHAT) == [{"id": answer["id"], "side": "agent"}]
     agent.emit("chat.typing", {"case_id": case_id, "typing": True})
     assert _received(sock, "chat.typing", CHAT) == [{"typing": True}]
     mine = sock.emit("chat.message", {"client_id": "c-1", "text": "Gracias"}, namespace=CHAT, callback=True)
     assert {"case_id": case_id, "id": mine["id"], "side": "constituent"} in _received(agent, "chat.message")
-    assert agent.emit("chat.read", {"case_id": case_id, "upto": mine["id"]}, callback=True) == {"ok": True}
+    with worker_commits(rosa.id):
+        assert agent.emit("chat.read", {"case_id": case_id, "upto": mine["id"]}, callback=True) == {"ok": True}
     assert _received(sock, "chat.read", CHAT) == [{"side": "agent", "upto": mine["id"]}]
     assert _sync(sock)["agent_read_upto"] == mine["id"]
 

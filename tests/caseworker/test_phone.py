@@ -236,15 +236,16 @@ def test_a_bad_call_length_is_explained(app, client, db_session, desk):
     assert response.status_code == 200 and "minutes:seconds" in response.get_data(as_text=True)
 
 
-def test_an_agent_logs_a_call_without_the_webhook(app, client, db_session, desk):
+def test_an_agent_logs_a_call_without_the_webhook(app, client, db_session, desk, worker_commits):
     agent, _queue, earlier = desk
     Auth(client).login(agent.email, PASSWORD)
     page = client.get("/phone/calls/new?lookup_phone=415-555-0134")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and "known caller" in html        # their record is not open to this agent yet
-    response = client.post("/phone/calls/new", data={
-        "csrf_token": csrf_token(html), "caller_phone": "415-555-0134", "direction": "outbound", "case": "new",
-        "notes": "Called back about the light.", "outcome": "answered", "duration": "2:00"})
+    with worker_commits(agent.id):
+        response = client.post("/phone/calls/new", data={
+            "csrf_token": csrf_token(html), "caller_phone": "415-555-0134", "direction": "outbound", "case": "new",
+            "notes": "Called back about the light.", "outcome": "answered", "duration": "2:00"})
     assert response.status_code == 302
     assert response.headers["Location"].endswith(f"/constituents/{earlier.constituent_id}")
     see_commits(db_session)

@@ -1,5 +1,6 @@
 """The inbox and the queue views: filters, keyset pages, counts, saved views, text search and visibility."""
 import re
+from contextlib import nullcontext
 from datetime import timedelta
 
 import pytest
@@ -193,14 +194,16 @@ def test_a_bad_filter_value_is_shown_as_an_error_and_ignored(client, auth, world
     assert world["cases"]["plain"] in ids(response)
 
 
-def _save(client, page_url: str, name: str, scope: str, query: str):
+def _save(client, page_url: str, name: str, scope: str, query: str, during=nullcontext()):
     token = csrf_token(client.get(page_url).get_data(as_text=True))
-    return client.post("/inbox/views", data={"csrf_token": token, "name": name, "scope": scope, "query": query})
+    with during:
+        return client.post("/inbox/views", data={"csrf_token": token, "name": name, "scope": scope, "query": query})
 
 
-def test_saved_views_belong_to_their_user(client, auth, world, db_session):
+def test_saved_views_belong_to_their_user(client, auth, world, db_session, worker_commits):
     login(auth, "ana@staff.example")
-    saved = _save(client, "/queues/", "Urgent streets", "queues", f"priority=4&queue={world['streets']}&sort=recent")
+    saved = _save(client, "/queues/", "Urgent streets", "queues", f"priority=4&queue={world['streets']}&sort=recent",
+                  during=worker_commits(world["ana"]))
     assert saved.status_code == 302 and saved.location.startswith(f"/queues/{world['streets']}?")
     page = client.get("/queues/").get_data(as_text=True)
     assert "Urgent streets" in page and "(1<span" in page          # listed, with its count

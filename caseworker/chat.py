@@ -365,7 +365,7 @@ def _too_fast(chat_id: int) -> bool:
 def constituent_post(chat_id: int, data: object) -> dict:
     if _too_fast(chat_id):
         return {"ok": False, "error": "too fast"}
-    begin_writing()           # a socket event is no request: no hook made it a writer (see caseworker._register_hooks)
+    begin_writing()           # a socket event is no request: caseworker.writers did not make it a writer
     chat = Session.get(ChatSession, chat_id)
     return _stored(lambda: chatting.post(Session(), chat, message(data)), chat.case_id, chatting.CONSTITUENT)
 

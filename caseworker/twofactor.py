@@ -17,7 +17,7 @@ from caseworker import audit, auth, totp
 from caseworker.auth import require_role, role_required
 from caseworker.extensions import limiter
 from caseworker.forms import ConfirmForm
-from models import AuditAction, Role, Session, StaffTotp, User, begin_writing
+from models import AuditAction, Role, Session, StaffTotp, User
 
 log = logging.getLogger(__name__)
 
@@ -80,10 +80,9 @@ def _send_to_enrolment():
 
 
 def _verify(user: User, code: str) -> totp.Method | None:
-    """Check the code in a unit of work that writes from its start (a wrong code counts, a used one is spent),
-    with the user's counters read again inside it."""
+    """Check the code with the user's counters read again in the request's unit of work, which writes from its
+    start (`caseworker.writers`: a wrong code counts, a used one is spent)."""
     config = current_app.config
-    begin_writing()
     Session.refresh(user)
     return totp.verify(Session(), user, code, _box(), max_failures=config["LOGIN_MAX_FAILURES"],
                        lock_seconds=config["LOGIN_LOCK_SECONDS"])

@@ -5,7 +5,7 @@ from flask import current_app, request
 
 from models import begin_writing
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def writes_after_checks(view):
@@ -18,7 +18,7 @@ def writes_after_checks(view):
 def begin_unsafe_requests_as_writers() -> None:
     """A before_request hook: a POST (PUT, PATCH, DELETE) is a writer from here on, unless its view is marked
     `writes_after_checks`. GET views that write (audit records of views) use `caseworker.audit.view`."""
-    if request.method in SAFE_METHODS:
+    if request.method in _SAFE_METHODS:
         return
     if getattr(current_app.view_functions.get(request.endpoint), "writes_after_checks", False):
         return

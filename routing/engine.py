@@ -35,6 +35,7 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 
 Each function returns `Effects`: what the caller announces (signals) and schedules (timers) after commit.
 """
+import functools
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -42,8 +43,8 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import and_, bindparam, func, insert, or_, select, tuple_, update
-from sqlalchemy.orm import Session
+from sqlalchemy import String, and_, bindparam, func, insert, or_, select, tuple_, type_coerce, update
+from sqlalchemy.orm import Session, aliased
 
 from models import (
     OPEN_STATUSES,
@@ -123,13 +124,23 @@ def _is_waiting(case) -> bool:
             and case.queue_id is not None)
 
 
-# A queue's active agents as they are now: presence, last assignment, and slots on the channels asked for.
-_LOADS = (select(User.id, User.presence, User.last_assigned_at, UserCapacity.channel, UserCapacity.slots,
-                 UserCapacity.used)
-          .join(QueueMember, QueueMember.user_id == User.id)
-          .outerjoin(UserCapacity, and_(UserCapacity.user_id == User.id,
-                                        UserCapacity.channel.in_(bindparam("channels", expanding=True))))
-          .where(QueueMember.queue_id == bindparam("queue_id"), User.is_active))
+# A queue's active agents as they are now: presence (as text), last assignment, and per channel asked for
+# its slots and used slots (NULL without a capacity row): a row per agent, whatever the number of channels.
+_PRESENCE_TEXT = type_coerce(User.presence, String)
+
+
+@functools.lru_cache(maxsize=64)
+def _loads(channels: tuple[Channel, ...]):
+    statement = (select(User.id, _PRESENCE_TEXT, User.last_assigned_at)
+                 .join(QueueMember, QueueMember.user_id == User.id)
+                 .where(QueueMember.queue_id == bindparam("queue_id"), User.is_active))
+    for channel in channels:
+        capacity = aliased(UserCapacity, name=f"capacity_{channel.value}")
+        statement = (statement.add_columns(capacity.slots, capacity.used)
+                     .outerjoin(capacity, and_(capacity.user_id == User.id, capacity.channel == channel)))
+    return statement
+
+
 _DECLINED = select(RoutingDecision.case_id, RoutingDecision.user_id, RoutingDecision.created_at).where(
     RoutingDecision.case_id.in_(bindparam("case_ids", expanding=True)),
     RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT)))
@@ -150,13 +161,14 @@ _NO_SLOTS = (0, 0)
 
 
 def _agents(session: Session, staffing: roster.Roster, queue: roster.QueueProfile,
-            channels: list[Channel]) -> _Agents:
+            channels: tuple[Channel, ...]) -> _Agents:
     members, slots = {}, {}
-    rows = execute_core(session, _LOADS, {"queue_id": queue.id, "channels": channels}).all()
-    for user_id, presence, last_assigned_at, channel, count, used in rows:     # a row per agent and channel
-        members[user_id] = (presence.value, last_assigned_at)
-        if channel is not None:
-            slots[(user_id, channel)] = (count, used)
+    rows = execute_core(session, _loads(channels), {"queue_id": queue.id}).all()
+    for user_id, presence, last_assigned_at, *capacities in rows:
+        members[user_id] = (presence, last_assigned_at)
+        for channel, count, used in zip(channels, capacities[::2], capacities[1::2]):
+            if count is not None:
+                slots[(user_id, channel)] = (count, used)
     staff = staffing.staff(session, queue, members.keys())
     if not staff.names.keys() >= members.keys():
         # A member deactivated or taken off the queue between this read and the roster's (READ COMMITTED):
@@ -318,7 +330,7 @@ class _Batch:
         if pool is None:
             if queue.id not in self.agents:
                 self.agents[queue.id] = _agents(self.session, self.roster, queue,
-                                                sorted(self.channels[queue.id], key=lambda c: c.value))
+                                                tuple(sorted(self.channels[queue.id], key=lambda c: c.value)))
             pool = self.pools[(queue.id, channel)] = _candidates(self.agents[queue.id], channel)
             for n, candidate in enumerate(pool):
                 known = self.places.get((candidate.user_id, channel))

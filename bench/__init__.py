@@ -1,5 +1,6 @@
 """Benchmarks: each prints its figures (and one JSON line with --json). Run as `python -m bench.<name>`."""
 import argparse
+import json
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -27,6 +28,15 @@ def add_engine_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--servers", action="store_true",
                         help="start a throwaway PostgreSQL and redis-server (as `make test` does) and use them")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
+
+
+def print_figures(figures: dict, as_json: bool) -> None:
+    """The figures as one JSON line (--json), or a line each, aligned."""
+    if as_json:
+        print(json.dumps(figures))
+    else:
+        for key, value in figures.items():
+            print(f"{key:>28}: {value}")
 
 
 def with_engines(args: argparse.Namespace, measure: Callable[[Path, str], T]) -> T:

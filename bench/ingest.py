@@ -9,7 +9,6 @@ auto-replies. It stores them the way `flask channels import-mail` does, enqueues
 one is processed; then it checks that every reply sits on its thread's case and that nothing was lost.
 """
 import argparse
-import json
 import os
 import random
 import subprocess
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from bench import add_engine_arguments, with_engines
+from bench import add_engine_arguments, print_figures, with_engines
 from models import (
     Base,
     Channel,
@@ -185,11 +184,7 @@ def main() -> None:
     args = parser.parse_args()
     figures = with_engines(args, lambda scratch, redis_url: run(
         args.count, args.workers, args.database_url or f"sqlite:///{scratch / 'bench.db'}", redis_url, scratch))
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:>20}: {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

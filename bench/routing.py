@@ -1,7 +1,7 @@
 """Routing decisions per second, and the latency of one decision, with a backlog of waiting cases.
 
     .venv/bin/python -m bench.routing [--agents 1000] [--cases 100000] [--waiting 10000] [--processes 2]
-        [--batch N] [--servers] [--json]
+        [--batch N] [--servers] [--phases] [--json]
 
 Runs on the engines DATABASE_URL points to (an empty database; default: a scratch SQLite file). It builds
 20 queues (30 skills, 5 languages, the three strategies), `--agents` agents in mixed presence, and a
@@ -19,9 +19,14 @@ slots of one queue's agents in one transaction (resolves, untimed), adds N/4 new
 up to N of its waiting cases in one timed transaction. A batch's latency is given whole and per decision;
 `routing_decisions_per_second` counts the routing transactions' time only (decisions x processes / time
 spent routing), `decisions_per_second` the wall clock with the untimed resolves and accepts.
+
+With --phases the engine's steps are timed too (reading the agents, the declines, building the pools,
+ranking, the explanations, the claim, the writes, the staffing token), in milliseconds per routing
+transaction; what they leave of a transaction is locking its cases, the commit and the glue. The timers
+cost about a microsecond a call. `bench.routing_floor` gives the same statements' cost without the engine.
 """
 import argparse
-import json
+import functools
 import multiprocessing
 import os
 import random
@@ -29,13 +34,14 @@ import statistics
 import tempfile
 import time
 import traceback
+from collections import Counter
 from datetime import timedelta
 from pathlib import Path
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
-from bench import production_engines
+from bench import print_figures, production_engines
 from caseworker.cli import freeze_startup_objects
 from models import (
     Case,
@@ -57,7 +63,7 @@ from models import (
     transaction,
     utcnow,
 )
-from routing import engine
+from routing import engine, roster, rules
 from routing.dispatch import DEADLOCK
 
 LANGUAGES = ("en", "es", "it", "fr", "pt")
@@ -65,6 +71,31 @@ STRATEGIES = ("least_loaded", "round_robin", "best_match")
 CHANNELS = (Channel.EMAIL,) * 4 + (Channel.WEBFORM,) * 2 + (Channel.CHAT,) * 2 + (Channel.PHONE, Channel.OPEN311)
 SLOTS = {Channel.EMAIL: 8, Channel.WEBFORM: 8, Channel.OPEN311: 8, Channel.CHAT: 3, Channel.PHONE: 1}
 CHUNK = 10_000
+
+
+# The engine's steps `--phases` times: name -> (module, function). The engine calls each through its module.
+PHASES = {"agents read": (engine, "_agents"), "declines read": (engine, "_declined"),
+          "pools built": (engine, "_candidates"), "ranking": (rules, "evaluate"),
+          "explanations (in writes)": (engine, "_explanation"), "claim": (engine, "_claim"),
+          "writes": (engine, "_write"), "staffing token": (roster, "current")}
+_spent: Counter = Counter()          # phase -> seconds, in this process
+
+
+def time_phases() -> None:
+    """Wrap each of PHASES with a timer that adds its seconds to `_spent` (before the processes fork)."""
+    for name, (module, function) in PHASES.items():
+        setattr(module, function, _timer(name, getattr(module, function)))
+
+
+def _timer(name: str, function):
+    @functools.wraps(function)
+    def timed(*args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            _spent[name] += time.perf_counter() - started
+    return timed
 
 
 def seed_centre(agents: int, rng: random.Random) -> None:
@@ -141,7 +172,7 @@ def _one_held_case(user_id: int) -> int | None:
 
 
 def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
-    """One process: make `decisions` routing decisions; put (latencies, no-candidate count) on `out`."""
+    """One process: make `decisions` routing decisions; put (latencies, no-candidate count, phases) on `out`."""
     init_engine(url)
     freeze_startup_objects()                      # as `flask worker` does
     rng = random.Random(1000 + worker)
@@ -166,7 +197,7 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
         else:
             misses += 1
             latencies.append(seconds)          # a NO_CANDIDATE decision is a decision too
-    out.put((latencies, misses))
+    out.put((latencies, misses, dict(_spent)))
 
 
 def _deadlock_retried(run, *args):
@@ -189,7 +220,7 @@ def _free_slots(queue_id: int, count: int) -> None:
 
 
 def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None:
-    """One process, batched: put ([(batch seconds, decisions in it)], no-candidate count) on `out`."""
+    """One process, batched: put ([(batch seconds, decisions in it)], no-candidate count, phases) on `out`."""
     init_engine(url)
     freeze_startup_objects()                      # as `flask worker` does
     rng = random.Random(1000 + worker)
@@ -213,7 +244,7 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
             made += decided
             misses += decided - len(effects.assigned) - len(effects.offered)
         _accept_offers(effects)
-    out.put((batches, misses))
+    out.put((batches, misses, dict(_spent)))
 
 
 def _reporting(target, out, *args) -> None:
@@ -237,7 +268,8 @@ def _analyze(url: str) -> None:
     engine.dispose()
 
 
-def run(url: str, agents: int, decisions: int, waiting: int, processes: int, batch: int = 0) -> dict:
+def run(url: str, agents: int, decisions: int, waiting: int, processes: int, batch: int = 0,
+        phases: bool = False) -> dict:
     migrate.upgrade(url)
     init_engine(url)
     with transaction() as session:
@@ -249,6 +281,8 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
     seed_backlog(waiting, rng)
     _analyze(url)
     seeded = time.perf_counter()
+    if phases:
+        time_phases()
     out = multiprocessing.get_context("fork").Queue()
     init_engine("sqlite://")                      # no pool crosses the fork
     target, extra = (work_batched, batch) if batch else (work, agents)
@@ -268,10 +302,14 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
         still_waiting = session.execute(select(func.count(Case.id)).where(Case.status == CaseStatus.NEW)).scalar_one()
     figures = {"engine": url.split(":", 1)[0].split("+")[0], "agents": agents, "waiting_at_start": waiting,
                "waiting_at_end": still_waiting, "processes": processes, "batch": batch or None,
-               "no_candidate": sum(m for _l, m in results), "seed_seconds": round(seeded - started, 1),
+               "no_candidate": sum(m for _l, m, _p in results), "seed_seconds": round(seeded - started, 1),
                "seconds": round(wall, 2)}
+    if phases:
+        transactions = sum(len(done) for done, _m, _p in results)
+        spent = sum((Counter(p) for _d, _m, p in results), Counter())
+        figures["phases_ms_per_transaction"] = {name: round(spent[name] * 1000 / transactions, 3) for name in PHASES}
     if batch:
-        batches = [b for done, _m in results for b in done]
+        batches = [b for done, _m, _p in results for b in done]
         made = sum(n for _s, n in batches)
         routing_seconds = sum(s for s, _n in batches)
         return figures | {"decisions": made, "decisions_per_second": round(made / wall),
@@ -279,7 +317,7 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
                           "mean_batch_size": round(made / len(batches), 1),
                           **_quantiles(sorted(s for s, _n in batches), "batch_"),
                           **_quantiles(sorted(s / n for s, n in batches), "per_decision_")}
-    latencies = sorted(s for lat, _m in results for s in lat)
+    latencies = sorted(s for lat, _m, _p in results for s in lat)
     return figures | {"decisions": len(latencies), "decisions_per_second": round(len(latencies) / wall),
                       "routing_decisions_per_second": round(len(latencies) * processes / sum(latencies)),
                       **_quantiles(latencies)}
@@ -301,21 +339,19 @@ def main() -> None:
                         help="route in batches of up to N waiting cases per transaction (engine.route_waiting)")
     parser.add_argument("--servers", action="store_true",
                         help="start a throwaway PostgreSQL (as `make test` does) and use it")
+    parser.add_argument("--phases", action="store_true", help="time the engine's steps too (ms per transaction)")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     args = parser.parse_args()
+    measure = functools.partial(run, agents=args.agents, decisions=args.cases, waiting=args.waiting,
+                                processes=args.processes, batch=args.batch, phases=args.phases)
     if args.servers:
         with production_engines() as (url, _redis_url):
-            figures = run(url, args.agents, args.cases, args.waiting, args.processes, args.batch)
+            figures = measure(url)
     else:
         with tempfile.TemporaryDirectory() as scratch:
-            url = os.environ.get("DATABASE_URL") or f"sqlite:///{Path(scratch) / 'bench.db'}"
-            figures = run(url, args.agents, args.cases, args.waiting, args.processes, args.batch)
+            figures = measure(os.environ.get("DATABASE_URL") or f"sqlite:///{Path(scratch) / 'bench.db'}")
     figures["load_average"] = " ".join(f"{n:.2f}" for n in os.getloadavg())
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:>20}: {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -31,7 +31,7 @@ import time
 
 import psycopg
 
-from bench import production_engines
+from bench import print_figures, production_engines
 from bench import routing as centre
 from models import init_engine, migrate
 
@@ -183,11 +183,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     args = parser.parse_args()
     figures = measure(args.batch, args.processes, args.rounds, args.waiting, args.writes_only)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:>28}: {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,6 @@ Without --database-url it builds a scratch SQLite file in a temporary directory.
 --json is one JSON object of the figures.
 """
 import argparse
-import json
 import resource
 import tempfile
 import time
@@ -15,6 +14,7 @@ from pathlib import Path
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from bench import print_figures
 from caseworker import demo
 from models import Case, make_engine, migrate
 
@@ -47,11 +47,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch:
         url = args.database_url or f"sqlite:///{Path(scratch) / 'bench.db'}"
         figures = run(url, args.cases, args.constituents)
-    if args.json:
-        print(json.dumps(figures))
-    else:
-        for key, value in figures.items():
-            print(f"{key:>18}: {value}")
+    print_figures(figures, args.json)
 
 
 if __name__ == "__main__":

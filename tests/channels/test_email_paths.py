@@ -26,6 +26,7 @@ from models import (
     InboundStatus,
     Interaction,
     Role,
+    User,
     init_engine,
     reading,
     transaction,
@@ -289,7 +290,7 @@ def test_garbage_is_stored_and_still_becomes_something_to_read(mail, redis_url):
     assert all(r.error for r in rows if r.status is InboundStatus.FAILED)
 
 
-def test_a_failing_payload_is_shown_to_admins_and_retried_once_fixed(mail, redis_url, db_admin_login):
+def test_a_failing_payload_is_shown_to_admins_and_retried_once_fixed(mail, redis_url, db_admin_login, worker_commits):
     with transaction() as session:
         raw_id = inbound.store_raw(session, channel=Channel.EMAIL, source="webhook:postmark",
                                    payload=b"{not json", content_type="application/json")[0].id
@@ -300,7 +301,10 @@ def test_a_failing_payload_is_shown_to_admins_and_retried_once_fixed(mail, redis
     assert f"Retry item {raw_id}" in page and "Postmark payload is not JSON" in page
     with transaction() as session:        # an admin repairs the payload, then presses retry
         session.get(InboundRaw, raw_id).payload = (WEBHOOKS / "postmark" / "valid.txt").read_bytes().partition(b"\n\n")[2]
-    response = client.post(f"/admin/inbound/{raw_id}/retry", data={"csrf_token": csrf_token(page)})
+    with reading() as session:
+        admin_id = session.execute(select(User.id).where(User.email == "admin@staff.example")).scalar_one()
+    with worker_commits(admin_id):
+        response = client.post(f"/admin/inbound/{raw_id}/retry", data={"csrf_token": csrf_token(page)})
     assert response.status_code == 302, response.get_data(as_text=True)[:300]
     mt.work(redis_url)
     with reading() as session:

@@ -78,11 +78,14 @@ PHASES = {"agents read": (engine, "_agents"), "declines read": (engine, "_declin
           "pools built": (engine, "_candidates"), "ranking": (rules, "evaluate"),
           "explanations (in writes)": (engine, "_explanation"), "claim": (engine, "_claim"),
           "writes": (engine, "_write"), "staffing token": (roster, "current")}
-_spent: Counter = Counter()          # phase -> seconds, in this process
+_spent: Counter = Counter()          # phase -> seconds, over the transactions counted, in this process
+_step: Counter = Counter()           # phase -> seconds, in the timed transaction running now
+_in_timed_step = False
 
 
 def time_phases() -> None:
-    """Wrap each of PHASES with a timer that adds its seconds to `_spent` (before the processes fork)."""
+    """Wrap each of PHASES with a timer that adds its seconds to `_step` while a timed transaction runs
+    (the untimed resolves, accepts and presence changes route too); before the processes fork."""
     for name, (module, function) in PHASES.items():
         setattr(module, function, _timer(name, getattr(module, function)))
 
@@ -90,12 +93,20 @@ def time_phases() -> None:
 def _timer(name: str, function):
     @functools.wraps(function)
     def timed(*args, **kwargs):
+        if not _in_timed_step:
+            return function(*args, **kwargs)
         started = time.perf_counter()
         try:
             return function(*args, **kwargs)
         finally:
-            _spent[name] += time.perf_counter() - started
+            _step[name] += time.perf_counter() - started
     return timed
+
+
+def _counted(into: list, item) -> None:
+    """Count a timed transaction that made decisions: `item` goes into `into`, its phases into `_spent`."""
+    into.append(item)
+    _spent.update(_step)
 
 
 def seed_centre(agents: int, rng: random.Random) -> None:
@@ -143,10 +154,16 @@ def seed_backlog(waiting: int, rng: random.Random) -> None:
 
 def _timed(step, *args) -> tuple[engine.Effects, float]:
     """Run one routing step in its own transaction; its duration ends with the commit."""
-    started = time.perf_counter()
-    with transaction() as session:
-        effects = step(session, *args)
-    return effects, time.perf_counter() - started
+    global _in_timed_step
+    _step.clear()
+    _in_timed_step = True
+    try:
+        started = time.perf_counter()
+        with transaction() as session:
+            effects = step(session, *args)
+        return effects, time.perf_counter() - started
+    finally:
+        _in_timed_step = False
 
 
 def _untimed(step, *args) -> engine.Effects:
@@ -191,12 +208,11 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
             effects, seconds = _timed(engine.fill, user_id)
             if not (effects.assigned or effects.offered):
                 continue             # nothing the agent could take, or not available: no decision made
+        _counted(latencies, seconds)    # a NO_CANDIDATE decision is a decision too
         if effects.assigned or effects.offered:
-            latencies.append(seconds)
             _accept_offers(effects)
         else:
             misses += 1
-            latencies.append(seconds)          # a NO_CANDIDATE decision is a decision too
     out.put((latencies, misses, dict(_spent)))
 
 
@@ -240,7 +256,7 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
             decided = session.execute(select(func.count(RoutingDecision.id)).where(
                 RoutingDecision.created_at == now, RoutingDecision.queue_id == queue_id)).scalar_one()
         if decided:
-            batches.append((seconds, decided))
+            _counted(batches, (seconds, decided))
             made += decided
             misses += decided - len(effects.assigned) - len(effects.offered)
         _accept_offers(effects)

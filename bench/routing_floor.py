@@ -7,20 +7,22 @@ writes alone. It shows what limits `bench.routing` and what a faster design woul
 It starts a throwaway PostgreSQL with its production durability (as `bench.routing --servers`) and builds the
 same centre and backlog: 1,000 agents, 20 queues, `--waiting` waiting cases. Then `--processes` processes run
 `--rounds` routing transactions each. A transaction takes up to `--batch` waiting cases of one queue. The
-statements are raw psycopg, with no SQLAlchemy and no ranking: the n-th case goes to the n-th agent with a
-free email slot, and every decision stores the same explanation, as large as a real one.
+statements are raw psycopg, with no SQLAlchemy and no ranking: the n-th case goes to the n-th available agent
+with a free slot on its channel, and every decision stores the same explanation, as large as a real one.
 
 - By default a transaction runs the statements `engine.route_waiting` runs. It locks the waiting cases (SKIP
-  LOCKED), reads the staffing token, reads the queue's agents with their loads, locks the picked agents'
-  capacity rows and reads their presence. Then it writes.
+  LOCKED), reads the staffing token, the declined offers of its chat and phone cases, and the queue's agents
+  with their loads on the cases' channels, locks the picked agents' capacity rows and reads their presence.
+  Then it writes.
 - With `--writes-only`, it writes and nothing else; the cases and agents are chosen before it starts. That is
   what a router would commit if it kept the agents' presence and loads in memory and owned its queues.
 
 The writes are: take the slots, mark the agents' last assignment, insert the decisions (RETURNING their ids),
 update the cases, and commit. A transaction's latency runs from its first statement to its commit. Each
-process routes its own queues (queue number modulo processes). Between transactions, untimed, a process
-resolves up to `--batch` assigned cases of the queue and now and then empties the agents who are full, so
-that there is always room. A deadlock between the processes' writes is retried and counted.
+process routes its own queues (queue number modulo processes); agents are in several queues, so the processes
+share them. Between transactions, untimed, a process resolves up to `--batch` assigned cases of the queue and
+now and then empties the agents who are full, so that there is always room. A round that deadlocks with the
+other process is run again and counted.
 """
 import argparse
 import json
@@ -28,6 +30,7 @@ import multiprocessing
 import random
 import statistics
 import time
+from collections import Counter
 
 import psycopg
 
@@ -46,27 +49,50 @@ EXPLANATION = json.dumps({
 
 WAITING = ("SELECT id, channel FROM cases WHERE queue_id = %s AND status = 'new' AND assignee_id IS NULL"
            " AND offered_to_id IS NULL ORDER BY priority DESC, queued_at LIMIT %s")
-AGENTS = ("SELECT u.id, u.presence, u.last_assigned_at, c.slots, c.used FROM queue_members m"
-          " JOIN users u ON u.id = m.user_id"
-          " LEFT JOIN user_capacities c ON c.user_id = u.id AND c.channel = 'email'"
-          " WHERE m.queue_id = %s AND u.is_active")
+DECLINED = ("SELECT case_id, user_id, created_at FROM routing_decisions WHERE case_id = ANY(%s)"
+            " AND outcome IN ('declined', 'timed_out')")
+OFFERED_CHANNELS = ("chat", "phone")
+
+
+def _agents_statement(channels: list[str]) -> str:
+    """The queue's active agents with their presence, last assignment, and slots and used slots on each of
+    `channels`: one outer join of user_capacities per channel, as `engine._loads`."""
+    columns = "".join(f", c{n}.slots, c{n}.used" for n in range(len(channels)))
+    joins = "".join(f" LEFT JOIN user_capacities c{n} ON c{n}.user_id = u.id AND c{n}.channel = '{channel}'"
+                    for n, channel in enumerate(channels))
+    return (f"SELECT u.id, u.presence, u.last_assigned_at{columns} FROM queue_members m"
+            f" JOIN users u ON u.id = m.user_id{joins} WHERE m.queue_id = %s AND u.is_active")
+
+
+def _read(connection: psycopg.Connection, queue_id: int, cases: list[tuple]) -> list[tuple]:
+    """The agents' read and, for chat and phone cases, the declines' read, as the engine makes them."""
+    channels = sorted({channel for _case, channel in cases})
+    offered = [case_id for case_id, channel in cases if channel in OFFERED_CHANNELS]
+    if offered:
+        connection.execute(DECLINED, (offered,)).fetchall()
+    return connection.execute(_agents_statement(channels), (queue_id,)).fetchall() if channels else []
 
 
 def _choose(agents: list[tuple], cases: list[tuple]) -> list[tuple[int, str, int]]:
-    """(case, channel, agent) for each case, to the agents with a free email slot in turn; sorted by case."""
-    free = [a[0] for a in agents if a[1] == "available" and a[3] is not None and a[4] < a[3]]
-    return sorted((case_id, channel, free[n % len(free)]) for n, (case_id, channel) in enumerate(cases)) if free else []
+    """(case, channel, agent) for each case that an available agent has a free slot for on its channel, to
+    those agents in turn; sorted by case. `agents` has the slots of the cases' channels in sorted order."""
+    channels = sorted({channel for _case, channel in cases})
+    free = {channel: [a[0] for a in agents if a[1] == "available" and a[3 + 2 * n] is not None
+                      and a[4 + 2 * n] < a[3 + 2 * n]] for n, channel in enumerate(channels)}
+    return sorted((case_id, channel, free[channel][n % len(free[channel])])
+                  for n, (case_id, channel) in enumerate(cases) if free[channel])
 
 
-def _slots(picks: list[tuple[int, str, int]]) -> tuple[list[int], list[str]]:
-    """The (agent, channel) capacity rows the picks take, in order, as two arrays."""
-    slots = sorted({(agent_id, channel) for _case, channel, agent_id in picks})
-    return [s[0] for s in slots], [s[1] for s in slots]
+def _slots(picks: list[tuple[int, str, int]]) -> tuple[list[int], list[str], list[int]]:
+    """The (agent, channel) capacity rows the picks take, in order, and how many each, as three arrays."""
+    taken = Counter((agent_id, channel) for _case, channel, agent_id in picks)
+    slots = sorted(taken)
+    return [s[0] for s in slots], [s[1] for s in slots], [taken[s] for s in slots]
 
 
 def _claim(connection: psycopg.Connection, picks: list[tuple[int, str, int]]) -> None:
     """The engine's claim: lock the capacity rows in order, then read the agents' presence."""
-    agent_ids, channels = _slots(picks)
+    agent_ids, channels, _counts = _slots(picks)
     connection.execute("SELECT c.user_id, c.slots, c.used FROM user_capacities c"
                        " JOIN unnest(%s::int[], %s::text[]) AS k(user_id, channel)"
                        " ON c.user_id = k.user_id AND c.channel = k.channel"
@@ -75,10 +101,10 @@ def _claim(connection: psycopg.Connection, picks: list[tuple[int, str, int]]) ->
 
 
 def _write(connection: psycopg.Connection, queue_id: int, picks: list[tuple[int, str, int]]) -> None:
-    agent_ids, channels = _slots(picks)
-    connection.execute("UPDATE user_capacities c SET used = c.used + 1 FROM unnest(%s::int[], %s::text[])"
-                       " AS k(user_id, channel) WHERE c.user_id = k.user_id AND c.channel = k.channel",
-                       (agent_ids, channels))
+    agent_ids, channels, counts = _slots(picks)
+    connection.execute("UPDATE user_capacities c SET used = c.used + k.taken"
+                       " FROM unnest(%s::int[], %s::text[], %s::int[]) AS k(user_id, channel, taken)"
+                       " WHERE c.user_id = k.user_id AND c.channel = k.channel", (agent_ids, channels, counts))
     connection.execute("UPDATE users SET last_assigned_at = now() WHERE id = ANY(%s)", (sorted(set(agent_ids)),))
     rows = ",".join(["(%s, %s, %s, 'assignment', 'assigned', 'least_loaded', 'least_loaded: assigned directly',"
                      " %s, now())"] * len(picks))
@@ -96,7 +122,7 @@ def _full_transaction(connection: psycopg.Connection, queue_id: int, batch: int)
     with connection.transaction():
         cases = connection.execute(WAITING + " FOR UPDATE SKIP LOCKED", (queue_id, batch)).fetchall()
         connection.execute("SELECT token FROM staffing_version WHERE id = 1").fetchall()
-        picks = _choose(connection.execute(AGENTS, (queue_id,)).fetchall(), cases)
+        picks = _choose(_read(connection, queue_id, cases), cases)
         if picks:
             _claim(connection, picks)
             _write(connection, queue_id, picks)
@@ -118,28 +144,32 @@ def _make_room(connection: psycopg.Connection, queue_id: int, batch: int, empty_
             connection.execute("UPDATE user_capacities SET used = 0 WHERE used >= slots")
 
 
+def _round(connection: psycopg.Connection, queue_id: int, batch: int, writes_only: bool,
+           empty_full: bool) -> tuple[float, int]:
+    """Make room (untimed), then one timed routing transaction: (seconds, decisions)."""
+    _make_room(connection, queue_id, batch, empty_full)
+    picks = []
+    if writes_only:
+        with connection.transaction():
+            cases = connection.execute(WAITING, (queue_id, batch)).fetchall()
+            picks = _choose(_read(connection, queue_id, cases), cases)
+    started = time.perf_counter()
+    made = (_writes_only_transaction(connection, queue_id, picks) if writes_only
+            else _full_transaction(connection, queue_id, batch))
+    return time.perf_counter() - started, made
+
+
 def work(conninfo: str, worker: int, processes: int, rounds: int, batch: int, writes_only: bool, out) -> None:
-    """One process: put ([(seconds, decisions)], deadlocks retried) on `out`."""
+    """One process: put ([(seconds, decisions)], deadlocks) on `out`; a round that deadlocked runs again."""
     rng = random.Random(worker)
     queues = [q for q in range(1, 21) if q % processes == worker]
     timed, deadlocks = [], 0
     with psycopg.connect(conninfo) as connection:
-        for round_ in range(rounds):
-            queue_id = rng.choice(queues)
-            _make_room(connection, queue_id, batch, empty_full=round_ % 20 == 0)
-            picks = []
-            if writes_only:
-                with connection.transaction():
-                    picks = _choose(connection.execute(AGENTS, (queue_id,)).fetchall(),
-                                    connection.execute(WAITING, (queue_id, batch)).fetchall())
-            started = time.perf_counter()
+        while len(timed) < rounds:
             try:
-                made = (_writes_only_transaction(connection, queue_id, picks) if writes_only
-                        else _full_transaction(connection, queue_id, batch))
+                timed.append(_round(connection, rng.choice(queues), batch, writes_only, len(timed) % 20 == 0))
             except psycopg.errors.DeadlockDetected:
                 deadlocks += 1
-                continue
-            timed.append((time.perf_counter() - started, made))
     out.put((timed, deadlocks))
 
 
@@ -155,11 +185,14 @@ def measure(batch: int, processes: int, rounds: int, waiting: int, writes_only: 
         conninfo = url.replace("postgresql+psycopg://", "postgresql://")
         context = multiprocessing.get_context("fork")
         out = context.Queue()
-        children = [context.Process(target=work, args=(conninfo, n, processes, rounds, batch, writes_only, out))
+        children = [context.Process(target=centre._reporting,
+                                    args=(work, out, conninfo, n, processes, rounds, batch, writes_only))
                     for n in range(processes)]
         for child in children:
             child.start()
         results = [out.get() for _ in children]
+        if any(isinstance(result, str) for result in results):
+            raise SystemExit("a benchmark process failed:\n" + "\n".join(r for r in results if isinstance(r, str)))
         for child in children:
             child.join()
     timed = [t for done, _d in results for t in done if t[1]]

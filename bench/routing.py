@@ -284,8 +284,9 @@ def _analyze(url: str) -> None:
     engine.dispose()
 
 
-def run(url: str, agents: int, decisions: int, waiting: int, processes: int, batch: int = 0,
-        phases: bool = False) -> dict:
+def build(url: str, agents: int, waiting: int) -> float:
+    """Migrate the empty database at `url`, seed the centre and a backlog of `waiting` cases, and gather the
+    planner's statistics; returns the seconds the seeding took. The process's engine is left bound to `url`."""
     migrate.upgrade(url)
     init_engine(url)
     with transaction() as session:
@@ -296,29 +297,41 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
     seed_centre(agents, rng)
     seed_backlog(waiting, rng)
     _analyze(url)
-    seeded = time.perf_counter()
-    if phases:
-        time_phases()
-    out = multiprocessing.get_context("fork").Queue()
+    return time.perf_counter() - started
+
+
+def in_processes(target, arguments: list[tuple]) -> tuple[list, float]:
+    """Run `target(*args, out)` in a forked process for each of `arguments`; returns what each put on `out`
+    and the wall-clock seconds until the last result came. A process that fails stops the benchmark."""
     init_engine("sqlite://")                      # no pool crosses the fork
-    target, extra = (work_batched, batch) if batch else (work, agents)
-    children = [multiprocessing.get_context("fork").Process(
-        target=_reporting, args=(target, out, url, n, decisions // processes, extra)) for n in range(processes)]
-    measure_start = time.perf_counter()
+    context = multiprocessing.get_context("fork")
+    out = context.Queue()
+    children = [context.Process(target=_reporting, args=(target, out, *args)) for args in arguments]
+    started = time.perf_counter()
     for child in children:
         child.start()
     results = [out.get() for _ in children]
+    wall = time.perf_counter() - started
     if any(isinstance(result, str) for result in results):
         raise SystemExit("a benchmark process failed:\n" + "\n".join(r for r in results if isinstance(r, str)))
-    wall = time.perf_counter() - measure_start
     for child in children:
         child.join()
+    return results, wall
+
+
+def run(url: str, agents: int, decisions: int, waiting: int, processes: int, batch: int = 0,
+        phases: bool = False) -> dict:
+    seed_seconds = build(url, agents, waiting)
+    if phases:
+        time_phases()
+    target, extra = (work_batched, batch) if batch else (work, agents)
+    results, wall = in_processes(target, [(url, n, decisions // processes, extra) for n in range(processes)])
     init_engine(url)
     with transaction() as session:
         still_waiting = session.execute(select(func.count(Case.id)).where(Case.status == CaseStatus.NEW)).scalar_one()
     figures = {"engine": url.split(":", 1)[0].split("+")[0], "agents": agents, "waiting_at_start": waiting,
                "waiting_at_end": still_waiting, "processes": processes, "batch": batch or None,
-               "no_candidate": sum(m for _l, m, _p in results), "seed_seconds": round(seeded - started, 1),
+               "no_candidate": sum(m for _l, m, _p in results), "seed_seconds": round(seed_seconds, 1),
                "seconds": round(wall, 2)}
     if phases:
         transactions = sum(len(done) for done, _m, _p in results)
@@ -331,15 +344,15 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
         return figures | {"decisions": made, "decisions_per_second": round(made / wall),
                           "routing_decisions_per_second": round(made * processes / routing_seconds),
                           "mean_batch_size": round(made / len(batches), 1),
-                          **_quantiles(sorted(s for s, _n in batches), "batch_"),
-                          **_quantiles(sorted(s / n for s, n in batches), "per_decision_")}
+                          **quantiles(sorted(s for s, _n in batches), "batch_"),
+                          **quantiles(sorted(s / n for s, n in batches), "per_decision_")}
     latencies = sorted(s for lat, _m, _p in results for s in lat)
     return figures | {"decisions": len(latencies), "decisions_per_second": round(len(latencies) / wall),
                       "routing_decisions_per_second": round(len(latencies) * processes / sum(latencies)),
-                      **_quantiles(latencies)}
+                      **quantiles(latencies)}
 
 
-def _quantiles(seconds: list[float], prefix: str = "") -> dict:
+def quantiles(seconds: list[float], prefix: str = "") -> dict:
     quantile = lambda q: seconds[min(len(seconds) - 1, int(q * len(seconds)))]
     return {f"{prefix}p50_ms": round(quantile(0.50) * 1000, 2), f"{prefix}p99_ms": round(quantile(0.99) * 1000, 2),
             f"{prefix}mean_ms": round(statistics.fmean(seconds) * 1000, 2)}

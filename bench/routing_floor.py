@@ -26,9 +26,7 @@ other process is run again and counted.
 """
 import argparse
 import json
-import multiprocessing
 import random
-import statistics
 import time
 from collections import Counter
 
@@ -36,7 +34,6 @@ import psycopg
 
 from bench import print_figures, production_engines
 from bench import routing as centre
-from models import init_engine, migrate
 
 # As large as a real explanation of a queue of 150 agents (`engine._explanation`).
 EXPLANATION = json.dumps({
@@ -175,34 +172,16 @@ def work(conninfo: str, worker: int, processes: int, rounds: int, batch: int, wr
 
 def measure(batch: int, processes: int, rounds: int, waiting: int, writes_only: bool) -> dict:
     with production_engines() as (url, _redis_url):
-        migrate.upgrade(url)
-        init_engine(url)
-        rng = random.Random(311)
-        centre.seed_centre(1000, rng)
-        centre.seed_backlog(waiting, rng)
-        centre._analyze(url)
-        init_engine("sqlite://")                      # no pool crosses the fork
+        centre.build(url, 1000, waiting)
         conninfo = url.replace("postgresql+psycopg://", "postgresql://")
-        context = multiprocessing.get_context("fork")
-        out = context.Queue()
-        children = [context.Process(target=centre._reporting,
-                                    args=(work, out, conninfo, n, processes, rounds, batch, writes_only))
-                    for n in range(processes)]
-        for child in children:
-            child.start()
-        results = [out.get() for _ in children]
-        if any(isinstance(result, str) for result in results):
-            raise SystemExit("a benchmark process failed:\n" + "\n".join(r for r in results if isinstance(r, str)))
-        for child in children:
-            child.join()
+        results, _wall = centre.in_processes(work, [(conninfo, n, processes, rounds, batch, writes_only)
+                                                    for n in range(processes)])
     timed = [t for done, _d in results for t in done if t[1]]
     seconds = sorted(s for s, _n in timed)
     made = sum(n for _s, n in timed)
-    quantile = lambda q: round(seconds[min(len(seconds) - 1, int(q * len(seconds)))] * 1000, 2)
     return {"mode": "writes only" if writes_only else "engine's statements", "batch": batch, "processes": processes,
             "transactions": len(timed), "decisions": made, "mean_batch_size": round(made / len(timed), 1),
-            "routing_decisions_per_second": round(made * processes / sum(seconds)),
-            "p50_ms": quantile(0.5), "p99_ms": quantile(0.99), "mean_ms": round(statistics.fmean(seconds) * 1000, 2),
+            "routing_decisions_per_second": round(made * processes / sum(seconds)), **centre.quantiles(seconds),
             "deadlocks_retried": sum(d for _t, d in results)}
 
 

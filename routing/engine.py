@@ -8,14 +8,18 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 - `user_capacities.used` counts the slots an agent holds per channel; it only moves in this module.
   Routing decides in memory first: a transaction reads each queue's agents once (`_Batch`), ranks every
   case of the batch against those pools, and carries each pick's new load to every pool the agent is in.
-  Then it *claims* the picks (`_claim`): one statement locks the capacity rows of the agents picked, in
-  (user, channel) order, and a second reads those agents' presence. A presence change locks the same
-  capacity rows first, so that read is fresh; from then on the locked loads in memory are exact. A pick
-  whose agent turned out full or away is ranked again on the corrected pools, and so on until every pick
-  stands; then the loads, the users' last assignment, the decisions and the cases are written in a few
-  bulk statements (`_write`). On SQLite, where writers run one at a time (BEGIN IMMEDIATE), what the
-  transaction read is exact already and the claim is skipped. Either way an agent never exceeds
-  capacity. `reconcile` recounts an agent's slots from their cases.
+  Then it *claims* the picks (`_claim`) with two guarded writes and no read: the capacity rows picked
+  gain their picks where they have room (one statement over arrays, in (user, channel) order, returning
+  the new loads), then the agents still available and active are marked as just assigned (returning who).
+  PostgreSQL evaluates a guard against the newest committed version of a row that a concurrent transaction
+  changed, and a presence change locks the agent's capacity rows before it writes the presence, so the
+  guards decide on the facts as they are; from then on the rows written are held and their loads in memory
+  exact. A pick whose agent turned out full or away is not taken (a slot taken for an agent now away is
+  given back); those rows are locked and read, and the pick is ranked again on the corrected pools, and so
+  on until every pick stands. The decisions and the cases are then written in bulk (`_write`). On SQLite,
+  where writers run one at a time (BEGIN IMMEDIATE), what the transaction read is exact already: the claim
+  is skipped and `_write` takes the slots. Either way an agent never exceeds capacity. `reconcile` recounts
+  an agent's slots from their cases.
 - Every routing step first locks the case row (SELECT ... FOR UPDATE) and re-checks its state, so two
   workers given the same case do the work once; batches take their cases with SKIP LOCKED or in id order.
 - A step that frees one agent's slot and takes another's (decline, return, presence), or a batch whose
@@ -43,7 +47,8 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, func, insert, or_, select, tuple_, type_coerce, update
+from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, tuple_, type_coerce, update
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
 from models import (
@@ -209,6 +214,21 @@ _AGENTS_NOW = (select(User.id, User.presence, User.is_active, User.last_assigned
                .where(User.id.in_(bindparam("user_ids", expanding=True))))
 _TAKE = update(UserCapacity).where(_SLOT).values(used=UserCapacity.used + bindparam("b_count"))
 _TOUCH = update(User).where(User.id == bindparam("b_user")).values(last_assigned_at=bindparam("b_now"))
+# PostgreSQL's claim (`_claim`): the capacity rows (user, channel) that have room for `taken` more, all in one
+# statement over arrays, their new loads returned; then the agents who are still available and active.
+_WANTED = func.unnest(bindparam("k_users", type_=postgresql.ARRAY(Integer)),
+                      bindparam("k_channels", type_=postgresql.ARRAY(String)),
+                      bindparam("k_counts", type_=postgresql.ARRAY(Integer))
+                      ).table_valued("user_id", "channel", "taken").render_derived(name="wanted")
+_TAKE_FREE = (update(UserCapacity)
+              .where(UserCapacity.user_id == _WANTED.c.user_id, UserCapacity.channel == _WANTED.c.channel,
+                     UserCapacity.used + _WANTED.c.taken <= UserCapacity.slots)
+              .values(used=UserCapacity.used + _WANTED.c.taken)
+              .returning(UserCapacity.user_id, UserCapacity.channel, UserCapacity.used))
+_TOUCH_AVAILABLE = (update(User)
+                    .where(User.id.in_(bindparam("user_ids", expanding=True)), User.is_active,
+                           User.presence == Presence.AVAILABLE)
+                    .values(last_assigned_at=bindparam("b_now")).returning(User.id))
 
 
 def _slot_order(key: tuple[int, Channel]) -> tuple[int, str]:
@@ -306,9 +326,8 @@ def _route_one(session: Session, case_id: int, now: datetime, staffing: roster.R
 
 
 class _Batch:
-    """What one routing transaction has read: the queues, their agents per channel as `rules.Candidate`s
-    whose loads follow the transaction's own decisions, and the capacity rows it holds locked (whose
-    loads in memory are exact from then on)."""
+    """What one routing transaction has read: the queues, and their agents per channel as `rules.Candidate`s
+    whose loads follow the transaction's own decisions (exact for the rows its claim wrote or locked)."""
 
     def __init__(self, session: Session, cases: list, staffing: roster.Roster | None = None):
         self.session = session
@@ -319,7 +338,6 @@ class _Batch:
         self.agents: dict[int, _Agents] = {}
         self.pools: dict[tuple[int, Channel], list[rules.Candidate]] = {}
         self.places: dict[tuple[int, Channel], list[tuple[list[rules.Candidate], int]]] = defaultdict(list)
-        self.locked: set[tuple[int, Channel]] = set()
         self.serialised = serialises_writers(session.connection())     # what it read is exact: no claim needed
 
     def queue(self, queue_id: int) -> roster.QueueProfile:
@@ -373,36 +391,58 @@ def _choose(batch: _Batch, choice: _Choice, now: datetime) -> None:
 
 
 def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice]:
-    """Lock, in one ordered statement, the capacity rows of the agents picked that the transaction does not
-    hold yet, then read those agents' presence (fresh: a presence change locks the same rows first) and
-    check each pick, in order, against the locked facts. The pools get the exact loads. Returns the
-    choices whose agent turned out full or away, to be chosen again."""
+    """Take, in two guarded writes, the slots the choices picked: each capacity row gains the picks it got
+    only if it has room for all of them, and each agent is marked as just assigned only if still available
+    and active. PostgreSQL re-checks a guard against the newest version of a row another transaction changed
+    meanwhile, so no read before the writes is needed, and from then on the rows written are held and their
+    loads in memory exact. A slot whose row had no room, or whose agent is away now, is not taken (a slot
+    taken for an agent who turned out away is given back); those rows are locked and read as they are, and
+    their choices returned, to be chosen again against the corrected pools. Returns [] where writers run one
+    at a time (`_write` takes the slots there)."""
     if batch.serialised:
         return []
-    fresh = sorted({c.slot for c in choices if c.pick is not None} - batch.locked, key=_slot_order)
-    if not fresh:
+    wanted = Counter(c.slot for c in choices if c.pick is not None)
+    if not wanted:
         return []
-    batch.locked.update(fresh)
-    locked = execute_core(batch.session, _LOCK_SLOTS, {"keys": fresh}).all()
-    rows = {(r.user_id, r.channel): r for r in locked}
-    users = execute_core(batch.session, _AGENTS_NOW, {"user_ids": sorted({u for u, _c in fresh})}).all()
-    agents = {a.id: a for a in users}
-    facts = {slot: _slot_facts(rows.get(slot), agents.get(slot[0])) for slot in fresh}
-    taken: Counter = Counter()
+    slots = sorted(wanted, key=_slot_order)
+    taken = {(r.user_id, r.channel): r.used for r in execute_core(batch.session, _TAKE_FREE, _slot_arrays(
+        slots, [wanted[slot] for slot in slots])).all()}
+    available = set(execute_core(batch.session, _TOUCH_AVAILABLE, {
+        "user_ids": sorted({u for u, _c in taken}), "b_now": now}).scalars().all()) if taken else set()
+    given_back = [slot for slot in slots if slot in taken and slot[0] not in available]
+    if given_back:
+        execute_core(batch.session, _TAKE_FREE, _slot_arrays(given_back, [-wanted[slot] for slot in given_back]))
+    stands = {slot: used - wanted[slot] for slot, used in taken.items() if slot[0] in available}
+    for slot, before in stands.items():
+        batch.change(*slot, used=before + wanted[slot], last_assigned_at=now)
     lost = []
     for choice in choices:
-        if choice.pick is None or choice.slot not in facts:
+        if choice.pick is None:
             continue
-        slots, used, presence, _last = facts[choice.slot]
-        if presence == Presence.AVAILABLE.value and used + taken[choice.slot] < slots:
-            choice.pick = choice.pick._replace(used=used + taken[choice.slot])
-            taken[choice.slot] += 1
+        if choice.slot in stands:
+            choice.pick = choice.pick._replace(used=stands[choice.slot])
+            stands[choice.slot] += 1
         else:
             lost.append(choice)
-    for slot, (slots, used, presence, last) in facts.items():
-        batch.change(*slot, presence=presence, slots=slots, used=used + taken[slot],
-                     last_assigned_at=now if taken[slot] else last)
+    _correct(batch, sorted({c.slot for c in lost}, key=_slot_order))
     return lost
+
+
+def _slot_arrays(slots: list[tuple[int, Channel]], counts: list[int]) -> dict:
+    return {"k_users": [u for u, _c in slots], "k_channels": [c.value for _u, c in slots], "k_counts": counts}
+
+
+def _correct(batch: _Batch, slots: list[tuple[int, Channel]]) -> None:
+    """Lock the capacity rows `slots` in order and read their agents' presence (fresh: a presence change
+    locks the same rows first), and give the pools those exact facts."""
+    if not slots:
+        return
+    rows = {(r.user_id, r.channel): r for r in execute_core(batch.session, _LOCK_SLOTS, {"keys": slots}).all()}
+    agents = {a.id: a for a in execute_core(batch.session, _AGENTS_NOW,
+                                            {"user_ids": sorted({u for u, _c in slots})}).all()}
+    for slot in slots:
+        slot_count, used, presence, last = _slot_facts(rows.get(slot), agents.get(slot[0]))
+        batch.change(*slot, presence=presence, slots=slot_count, used=used, last_assigned_at=last)
 
 
 def _slot_facts(row, agent) -> tuple[int, int, str, datetime | None]:
@@ -428,7 +468,7 @@ def _route_locked(session: Session, cases: list, now: datetime, staffing: roster
         for choice in pending:
             _choose(batch, choice, now)
         pending = _claim(batch, pending, now)
-    return _write(session, choices, now)
+    return _write(session, choices, now, take_slots=batch.serialised)
 
 
 def _decision_row(choice: _Choice, now: datetime) -> dict:
@@ -445,10 +485,11 @@ def _decision_row(choice: _Choice, now: datetime) -> dict:
     return row | {"outcome": DecisionOutcome.ASSIGNED, "rule": f"{queue.strategy}: assigned directly"}
 
 
-def _write(session: Session, choices: list[_Choice], now: datetime) -> Effects:
-    """Store the batch's claimed slots, decisions and cases in a few statements, and say what follows."""
+def _write(session: Session, choices: list[_Choice], now: datetime, take_slots: bool) -> Effects:
+    """Store the batch's decisions and cases in a few statements, and the slots picked where `take_slots`
+    (the claim took them otherwise), and say what follows."""
     loads = Counter(c.slot for c in choices if c.pick is not None)
-    if loads:
+    if loads and take_slots:
         execute_core(session, _TAKE, [{"b_user": slot[0], "b_channel": slot[1], "b_count": loads[slot]}
                                       for slot in sorted(loads, key=_slot_order)])
         execute_core(session, _TOUCH, [{"b_user": user_id, "b_now": now} for user_id in sorted({u for u, _c in loads})])

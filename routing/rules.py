@@ -79,27 +79,6 @@ class Evaluation:
         return len(self.ranked) + sum(len(c) for c in self.filtered.values())
 
 
-def reason_to_skip(need: Need, candidate: Candidate, declined: frozenset[int] = frozenset()) -> str | None:
-    """Why `candidate` cannot take a case with `need`, or None when they can."""
-    return _reason(need.language, need.required_skills, candidate, declined)
-
-
-def _reason(language: str | None, required: tuple[SkillNeed, ...], candidate: Candidate,
-            declined: frozenset[int]) -> str | None:
-    if candidate.presence != "available":
-        return PRESENCE
-    if language and language not in candidate.languages:
-        return LANGUAGE
-    for skill in required:
-        if candidate.skills.get(skill.skill_id, 0) < skill.min_level:
-            return SKILL
-    if candidate.slots <= candidate.used:
-        return CAPACITY
-    if candidate.user_id in declined:
-        return DECLINED
-    return None
-
-
 def score(strategy: str, need: Need, candidate: Candidate) -> float:
     """Higher is better. least_loaded: spare slots; round_robin: seconds since the last assignment;
     best_match: skill levels above the minimum (all the queue's skills count, relaxed or not)."""
@@ -115,23 +94,41 @@ def score(strategy: str, need: Need, candidate: Candidate) -> float:
 def _rank_key(ranked: Ranked) -> tuple:
     """Best first: the highest score, then the agent who waited longest for work, then the lowest id."""
     candidate = ranked.candidate
-    return -ranked.score, (candidate.last_assigned_at or _NEVER).timestamp(), candidate.user_id
+    return -ranked.score, candidate.last_assigned_at or _NEVER, candidate.user_id
+
+
+def _lacks_skill(skills: Mapping[int, int], required: tuple[tuple[int, int], ...]) -> bool:
+    for skill_id, min_level in required:
+        if skills.get(skill_id, 0) < min_level:
+            return True
+    return False
 
 
 def evaluate(strategy: str, need: Need, candidates: Iterable[Candidate],
              declined: frozenset[int] = frozenset()) -> Evaluation:
-    """Filter `candidates` for `need` and rank the eligible by `strategy`, best first."""
+    """Filter `candidates` for `need`, each for the first reason that applies (see REASONS), and rank the
+    eligible by `strategy`, best first. Runs for every case against every agent of its queue: kept lean."""
     filtered: dict[str, list[Candidate]] = {reason: [] for reason in REASONS}
+    away, unspoken, unskilled, full, refused = (filtered[reason] for reason in REASONS)
+    language = need.language
+    required = tuple((s.skill_id, s.min_level) for s in need.required_skills)
     eligible = []
-    required = need.required_skills
     for candidate in candidates:
-        reason = _reason(need.language, required, candidate, declined)
-        if reason is None:
-            eligible.append(Ranked(candidate, score(strategy, need, candidate)))
+        if candidate.presence != "available":
+            away.append(candidate)
+        elif language and language not in candidate.languages:
+            unspoken.append(candidate)
+        elif required and _lacks_skill(candidate.skills, required):
+            unskilled.append(candidate)
+        elif candidate.slots <= candidate.used:
+            full.append(candidate)
+        elif candidate.user_id in declined:
+            refused.append(candidate)
         else:
-            filtered[reason].append(candidate)
-    eligible.sort(key=_rank_key)
-    return Evaluation(eligible, filtered)
+            eligible.append(candidate)
+    ranked = [Ranked(candidate, score(strategy, need, candidate)) for candidate in eligible]
+    ranked.sort(key=_rank_key)
+    return Evaluation(ranked, filtered)
 
 
 def waiting_order(case_priority: int, queued_at: datetime, queue_priority: int = 0) -> tuple:

@@ -23,7 +23,8 @@ spent routing), `decisions_per_second` the wall clock with the untimed resolves 
 With --phases the engine's steps are timed too (reading the agents, the declines, building the pools,
 ranking, the explanations, the claim, the writes, the staffing token), in milliseconds per routing
 transaction; what they leave of a transaction is locking its cases, the commit and the glue. The timers
-cost about a microsecond a call. `bench.routing_floor` gives the same statements' cost without the engine.
+cost about a microsecond a call. It also gives the bench process's own CPU time per routing transaction
+(`time.process_time`): the Python side of the transaction, without the database's. `bench.routing_floor` gives the same statements' cost without the engine.
 """
 import argparse
 import functools
@@ -78,6 +79,7 @@ PHASES = {"agents read": (engine, "_agents"), "declines read": (engine, "_declin
           "pools built": (engine, "_candidates"), "ranking": (rules, "evaluate"),
           "explanations (in writes)": (engine, "_explanation"), "claim": (engine, "_claim"),
           "writes": (engine, "_write"), "staffing token": (roster, "current")}
+CPU = "python cpu (whole transaction)"   # this process's CPU time in a timed transaction: ours, not the database's
 _spent: Counter = Counter()          # phase -> seconds, over the transactions counted, in this process
 _step: Counter = Counter()           # phase -> seconds, in the timed transaction running now
 _in_timed_step = False
@@ -158,9 +160,10 @@ def _timed(step, *args) -> tuple[engine.Effects, float]:
     _step.clear()
     _in_timed_step = True
     try:
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         with transaction() as session:
             effects = step(session, *args)
+        _step[CPU] = time.process_time() - cpu
         return effects, time.perf_counter() - started
     finally:
         _in_timed_step = False
@@ -338,7 +341,8 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
     if phases:
         transactions = sum(len(done) for done, _m, _p in results)
         spent = sum((Counter(p) for _d, _m, p in results), Counter())
-        figures["phases_ms_per_transaction"] = {name: round(spent[name] * 1000 / transactions, 3) for name in PHASES}
+        figures["phases_ms_per_transaction"] = {name: round(spent[name] * 1000 / transactions, 3)
+                                                for name in (*PHASES, CPU)}
     if batch:
         batches = [b for done, _m, _p in results for b in done]
         made = sum(n for _s, n in batches)

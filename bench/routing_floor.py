@@ -12,13 +12,14 @@ with a free slot on its channel, and every decision stores the same explanation,
 
 - By default a transaction runs the statements `engine.route_waiting` runs. It locks the waiting cases (SKIP
   LOCKED), reads the staffing token, the declined offers of its chat and phone cases, and the queue's agents
-  with their loads on the cases' channels, locks the picked agents' capacity rows and reads their presence.
-  Then it writes.
+  with their loads on the cases' channels. Then it writes.
 - With `--writes-only`, it writes and nothing else; the cases and agents are chosen before it starts. That is
   what a router would commit if it kept the agents' presence and loads in memory and owned its queues.
 
-The writes are: take the slots, mark the agents' last assignment, insert the decisions (RETURNING their ids),
-update the cases, and commit. A transaction's latency runs from its first statement to its commit. Each
+The writes are the engine's since 252c6a4, whose first two are its claim: take the slots where there is room
+(RETURNING the new loads), mark the agents' last assignment where they are still available (RETURNING who),
+insert the decisions (RETURNING their ids), update the cases, and commit. (Before 252c6a4 the engine locked
+the picked capacity rows and read their agents' presence first, and the floor did too.) A transaction's latency runs from its first statement to its commit. Each
 process routes its own queues (queue number modulo processes); agents are in several queues, so the processes
 share them. Between transactions, untimed, a process resolves up to `--batch` assigned cases of the queue and
 now and then empties the agents who are full, so that there is always room. A round that deadlocks with the
@@ -87,22 +88,14 @@ def _slots(picks: list[tuple[int, str, int]]) -> tuple[list[int], list[str], lis
     return [s[0] for s in slots], [s[1] for s in slots], [taken[s] for s in slots]
 
 
-def _claim(connection: psycopg.Connection, picks: list[tuple[int, str, int]]) -> None:
-    """The engine's claim: lock the capacity rows in order, then read the agents' presence."""
-    agent_ids, channels, _counts = _slots(picks)
-    connection.execute("SELECT c.user_id, c.slots, c.used FROM user_capacities c"
-                       " JOIN unnest(%s::int[], %s::text[]) AS k(user_id, channel)"
-                       " ON c.user_id = k.user_id AND c.channel = k.channel"
-                       " ORDER BY c.user_id, c.channel FOR UPDATE OF c", (agent_ids, channels)).fetchall()
-    connection.execute("SELECT id, presence FROM users WHERE id = ANY(%s)", (sorted(set(agent_ids)),)).fetchall()
-
-
 def _write(connection: psycopg.Connection, queue_id: int, picks: list[tuple[int, str, int]]) -> None:
     agent_ids, channels, counts = _slots(picks)
     connection.execute("UPDATE user_capacities c SET used = c.used + k.taken"
                        " FROM unnest(%s::int[], %s::text[], %s::int[]) AS k(user_id, channel, taken)"
-                       " WHERE c.user_id = k.user_id AND c.channel = k.channel", (agent_ids, channels, counts))
-    connection.execute("UPDATE users SET last_assigned_at = now() WHERE id = ANY(%s)", (sorted(set(agent_ids)),))
+                       " WHERE c.user_id = k.user_id AND c.channel = k.channel AND c.used + k.taken <= c.slots"
+                       " RETURNING c.user_id, c.channel, c.used", (agent_ids, channels, counts)).fetchall()
+    connection.execute("UPDATE users SET last_assigned_at = now() WHERE id = ANY(%s) AND is_active"
+                       " AND presence = 'available' RETURNING id", (sorted(set(agent_ids)),)).fetchall()
     rows = ",".join(["(%s, %s, %s, 'assignment', 'assigned', 'least_loaded', 'least_loaded: assigned directly',"
                      " %s, now())"] * len(picks))
     connection.execute("INSERT INTO routing_decisions (case_id, queue_id, user_id, kind, outcome, strategy, rule,"
@@ -121,7 +114,6 @@ def _full_transaction(connection: psycopg.Connection, queue_id: int, batch: int)
         connection.execute("SELECT token FROM staffing_version WHERE id = 1").fetchall()
         picks = _choose(_read(connection, queue_id, cases), cases)
         if picks:
-            _claim(connection, picks)
             _write(connection, queue_id, picks)
     return len(picks)
 

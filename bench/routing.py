@@ -16,7 +16,9 @@ object of the figures.
 
 With --batch N the processes route in batches instead (`engine.route_waiting`): each round frees up to N
 slots of one queue's agents in one transaction (resolves, untimed), adds N/4 new cases to it, then routes
-up to N of its waiting cases in one timed transaction. A batch's latency is given whole and per decision;
+up to N of its waiting cases in one timed transaction; one that deadlocks is run again (counted in
+`deadlocks_retried`) and its latency runs from the first attempt, while its phases and CPU time are those
+of the attempt that committed. A batch's latency is given whole and per decision;
 `routing_decisions_per_second` counts the routing transactions' time only (decisions x processes / time
 spent routing), `decisions_per_second` the wall clock with the untimed resolves and accepts.
 
@@ -80,6 +82,7 @@ PHASES = {"agents read": (engine, "_agents"), "declines read": (engine, "_declin
           "explanations (in writes)": (engine, "_explanation"), "claim": (engine, "_claim"),
           "writes": (engine, "_write"), "staffing token": (roster, "current")}
 CPU = "python cpu (whole transaction)"   # this process's CPU time in a timed transaction: ours, not the database's
+_deadlocks = 0                       # transactions run again after a deadlock, in this process
 _spent: Counter = Counter()          # phase -> seconds, over the transactions counted, in this process
 _step: Counter = Counter()           # phase -> seconds, in the timed transaction running now
 _in_timed_step = False
@@ -216,17 +219,19 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
             _accept_offers(effects)
         else:
             misses += 1
-    out.put((latencies, misses, dict(_spent)))
+    out.put((latencies, misses, dict(_spent), _deadlocks))
 
 
 def _deadlock_retried(run, *args):
-    """`run(*args)`, again when PostgreSQL broke a deadlock (as `routing.dispatch.perform` does)."""
+    """`run(*args)`, again when PostgreSQL broke a deadlock (as `routing.dispatch.perform` does); counted."""
+    global _deadlocks
     for attempt in range(4):
         try:
             return run(*args)
         except OperationalError as error:
             if getattr(error.orig, "sqlstate", None) != DEADLOCK or attempt == 3:
                 raise
+            _deadlocks += 1
 
 
 def _free_slots(queue_id: int, count: int) -> None:
@@ -265,7 +270,7 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
             made += decided
             misses += decided - len(effects.assigned) - len(effects.offered)
         _accept_offers(effects)
-    out.put((batches, misses, dict(_spent)))
+    out.put((batches, misses, dict(_spent), _deadlocks))
 
 
 def _reporting(target, out, *args) -> None:
@@ -336,15 +341,16 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
         still_waiting = session.execute(select(func.count(Case.id)).where(Case.status == CaseStatus.NEW)).scalar_one()
     figures = {"engine": url.split(":", 1)[0].split("+")[0], "agents": agents, "waiting_at_start": waiting,
                "waiting_at_end": still_waiting, "processes": processes, "batch": batch or None,
-               "no_candidate": sum(m for _l, m, _p in results), "seed_seconds": round(seed_seconds, 1),
+               "no_candidate": sum(m for _l, m, _p, _d in results), "deadlocks_retried": sum(d for *_r, d in results),
+               "seed_seconds": round(seed_seconds, 1),
                "seconds": round(wall, 2)}
     if phases:
-        transactions = sum(len(done) for done, _m, _p in results)
+        transactions = sum(len(done) for done, _m, _p, _d in results)
         spent = sum((Counter(p) for _d, _m, p in results), Counter())
         figures["phases_ms_per_transaction"] = {name: round(spent[name] * 1000 / transactions, 3)
                                                 for name in (*PHASES, CPU)}
     if batch:
-        batches = [b for done, _m, _p in results for b in done]
+        batches = [b for done, _m, _p, _d in results for b in done]
         made = sum(n for _s, n in batches)
         routing_seconds = sum(s for s, _n in batches)
         return figures | {"decisions": made, "decisions_per_second": round(made / wall),
@@ -352,7 +358,7 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
                           "mean_batch_size": round(made / len(batches), 1),
                           **quantiles(sorted(s for s, _n in batches), "batch_"),
                           **quantiles(sorted(s / n for s, n in batches), "per_decision_")}
-    latencies = sorted(s for lat, _m, _p in results for s in lat)
+    latencies = sorted(s for lat, _m, _p, _d in results for s in lat)
     return figures | {"decisions": len(latencies), "decisions_per_second": round(len(latencies) / wall),
                       "routing_decisions_per_second": round(len(latencies) * processes / sum(latencies)),
                       **quantiles(latencies)}

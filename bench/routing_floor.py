@@ -16,10 +16,11 @@ with a free slot on its channel, and every decision stores the same explanation,
 - With `--writes-only`, it writes and nothing else; the cases and agents are chosen before it starts. That is
   what a router would commit if it kept the agents' presence and loads in memory and owned its queues.
 
-The writes are the engine's since 252c6a4, whose first two are its claim: take the slots where there is room
-(RETURNING the new loads), mark the agents' last assignment where they are still available (RETURNING who),
-insert the decisions (RETURNING their ids), update the cases, and commit. (Before 252c6a4 the engine locked
-the picked capacity rows and read their agents' presence first, and the floor did too.) A transaction's latency runs from its first statement to its commit. Each
+The writes are the engine's: its claim (lock the picked capacity rows in order and take the picks where all of
+them fit, returning each row; then mark the agents' last assignment where they are still available, returning
+who), then the decisions (RETURNING their ids) and the cases of the picks that stand, and the commit. Before
+252c6a4 the engine locked the picked capacity rows and read their agents' presence first, then took the slots
+unguarded, and the floor did too. A transaction's latency runs from its first statement to its commit. Each
 process routes its own queues (queue number modulo processes); agents are in several queues, so the processes
 share them. Between transactions, untimed, a process resolves up to `--batch` assigned cases of the queue and
 now and then empties the agents who are full, so that there is always room. A round that deadlocks with the
@@ -88,14 +89,39 @@ def _slots(picks: list[tuple[int, str, int]]) -> tuple[list[int], list[str], lis
     return [s[0] for s in slots], [s[1] for s in slots], [taken[s] for s in slots]
 
 
-def _write(connection: psycopg.Connection, queue_id: int, picks: list[tuple[int, str, int]]) -> None:
+# The engine's claim (`routing.engine._TAKE_FREE`): lock the picked capacity rows in order, take the picks where
+# all of them fit, return every row and whether it took.
+CLAIM = ("WITH locked AS (SELECT c.user_id, c.channel, c.slots, c.used, k.taken FROM user_capacities c"
+         " JOIN unnest(%s::int[], %s::text[], %s::int[]) AS k(user_id, channel, taken)"
+         " ON c.user_id = k.user_id AND c.channel = k.channel ORDER BY c.user_id, c.channel FOR UPDATE OF c),"
+         " taken AS (UPDATE user_capacities c SET used = c.used + locked.taken FROM locked"
+         " WHERE c.user_id = locked.user_id AND c.channel = locked.channel AND locked.used + locked.taken <= locked.slots"
+         " RETURNING c.user_id, c.channel)"
+         " SELECT locked.user_id, locked.channel, taken.user_id IS NOT NULL FROM locked"
+         " LEFT JOIN taken ON taken.user_id = locked.user_id AND taken.channel = locked.channel")
+
+
+def _claim(connection: psycopg.Connection, picks: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
+    """The engine's two claim statements; returns the picks that stand (a slot taken for an agent who is not
+    available is given back, as the engine does)."""
     agent_ids, channels, counts = _slots(picks)
-    connection.execute("UPDATE user_capacities c SET used = c.used + k.taken"
-                       " FROM unnest(%s::int[], %s::text[], %s::int[]) AS k(user_id, channel, taken)"
-                       " WHERE c.user_id = k.user_id AND c.channel = k.channel AND c.used + k.taken <= c.slots"
-                       " RETURNING c.user_id, c.channel, c.used", (agent_ids, channels, counts)).fetchall()
-    connection.execute("UPDATE users SET last_assigned_at = now() WHERE id = ANY(%s) AND is_active"
-                       " AND presence = 'available' RETURNING id", (sorted(set(agent_ids)),)).fetchall()
+    took = {(u, c) for u, c, ok in connection.execute(CLAIM, (agent_ids, channels, counts)).fetchall() if ok}
+    available = {row[0] for row in connection.execute(
+        "UPDATE users SET last_assigned_at = now() WHERE id = ANY(%s) AND is_active AND presence = 'available'"
+        " RETURNING id", (sorted({u for u, _c in took}),)).fetchall()}
+    back = [(u, c, n) for u, c, n in zip(agent_ids, channels, counts) if (u, c) in took and u not in available]
+    if back:
+        connection.execute("UPDATE user_capacities c SET used = c.used - k.taken"
+                           " FROM unnest(%s::int[], %s::text[], %s::int[]) AS k(user_id, channel, taken)"
+                           " WHERE c.user_id = k.user_id AND c.channel = k.channel", tuple(map(list, zip(*back))))
+    return [p for p in picks if (p[2], p[1]) in took and p[2] in available]
+
+
+def _write(connection: psycopg.Connection, queue_id: int, picks: list[tuple[int, str, int]]) -> int:
+    """Claim the picks' slots, then store the decisions and cases of those that stand; returns how many."""
+    picks = _claim(connection, picks)
+    if not picks:
+        return 0
     rows = ",".join(["(%s, %s, %s, 'assignment', 'assigned', 'least_loaded', 'least_loaded: assigned directly',"
                      " %s, now())"] * len(picks))
     connection.execute("INSERT INTO routing_decisions (case_id, queue_id, user_id, kind, outcome, strategy, rule,"
@@ -106,6 +132,7 @@ def _write(connection: psycopg.Connection, queue_id: int, picks: list[tuple[int,
                        " last_activity_at = now() FROM unnest(%s::int[], %s::int[], %s::text[])"
                        " AS k(case_id, agent_id, channel) WHERE c.id = k.case_id",
                        ([p[0] for p in picks], [p[2] for p in picks], [p[1] for p in picks]))
+    return len(picks)
 
 
 def _full_transaction(connection: psycopg.Connection, queue_id: int, batch: int) -> int:
@@ -113,16 +140,12 @@ def _full_transaction(connection: psycopg.Connection, queue_id: int, batch: int)
         cases = connection.execute(WAITING + " FOR UPDATE SKIP LOCKED", (queue_id, batch)).fetchall()
         connection.execute("SELECT token FROM staffing_version WHERE id = 1").fetchall()
         picks = _choose(_read(connection, queue_id, cases), cases)
-        if picks:
-            _write(connection, queue_id, picks)
-    return len(picks)
+        return _write(connection, queue_id, picks) if picks else 0
 
 
 def _writes_only_transaction(connection: psycopg.Connection, queue_id: int, picks: list) -> int:
     with connection.transaction():
-        if picks:
-            _write(connection, queue_id, picks)
-    return len(picks)
+        return _write(connection, queue_id, picks) if picks else 0
 
 
 def _make_room(connection: psycopg.Connection, queue_id: int, batch: int, empty_full: bool) -> None:

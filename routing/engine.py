@@ -8,18 +8,18 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 - `user_capacities.used` counts the slots an agent holds per channel; it only moves in this module.
   Routing decides in memory first: a transaction reads each queue's agents once (`_Batch`), ranks every
   case of the batch against those pools, and carries each pick's new load to every pool the agent is in.
-  Then it *claims* the picks (`_claim`) with two guarded writes and no read: the capacity rows picked
-  gain their picks where they have room (one statement over arrays, in (user, channel) order, returning
-  the new loads), then the agents still available and active are marked as just assigned (returning who).
-  PostgreSQL evaluates a guard against the newest committed version of a row that a concurrent transaction
-  changed, and a presence change locks the agent's capacity rows before it writes the presence, so the
-  guards decide on the facts as they are; from then on the rows written are held and their loads in memory
-  exact. A pick whose agent turned out full or away is not taken (a slot taken for an agent now away is
-  given back); those rows are locked and read, and the pick is ranked again on the corrected pools, and so
-  on until every pick stands. The decisions and the cases are then written in bulk (`_write`). On SQLite,
-  where writers run one at a time (BEGIN IMMEDIATE), what the transaction read is exact already: the claim
-  is skipped and `_write` takes the slots. Either way an agent never exceeds capacity. `reconcile` recounts
-  an agent's slots from their cases.
+  Then it *claims* the picks (`_claim`) with two statements and no read before them. The first locks the
+  capacity rows picked, in (user, channel) order, and adds its picks to each row that has room for all of
+  them, returning each row as it was: the lock waits for a transaction holding a row and then sees the row
+  as that one left it. The second marks the agents of the slots taken as just assigned where they are still
+  available and active (returning who); a presence change locks the agent's capacity rows before it writes
+  the presence, so that check sees the presence as it is. From then on the rows are held and their loads in
+  memory exact. A pick whose agent turned out full or away is not taken (a slot taken for an agent now away
+  is given back), and is ranked again on the corrected pools, and so on until every pick stands. The
+  decisions and the cases are then written in bulk (`_write`). On SQLite, where writers run one at a time
+  (BEGIN IMMEDIATE), what the transaction read is exact already: the claim is skipped and `_write` takes
+  the slots. Either way an agent never exceeds capacity. `reconcile` recounts an agent's slots from their
+  cases.
 - Every routing step first locks the case row (SELECT ... FOR UPDATE) and re-checks its state, so two
   workers given the same case do the work once; batches take their cases with SKIP LOCKED or in id order.
 - A step that frees one agent's slot and takes another's (decline, return, presence), or a batch whose
@@ -47,7 +47,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, tuple_, type_coerce, update
+from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, type_coerce, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
@@ -207,24 +207,30 @@ def _declined(session: Session, cases: list) -> dict[int, frozenset[int]]:
 
 _SLOT = and_(UserCapacity.user_id == bindparam("b_user"),
              UserCapacity.channel == bindparam("b_channel", type_=UserCapacity.channel.type))
-_LOCK_SLOTS = (select(UserCapacity.user_id, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
-               .where(tuple_(UserCapacity.user_id, UserCapacity.channel).in_(bindparam("keys", expanding=True)))
-               .order_by(UserCapacity.user_id, UserCapacity.channel).with_for_update())
 _AGENTS_NOW = (select(User.id, User.presence, User.is_active, User.last_assigned_at)
                .where(User.id.in_(bindparam("user_ids", expanding=True))))
 _TAKE = update(UserCapacity).where(_SLOT).values(used=UserCapacity.used + bindparam("b_count"))
 _TOUCH = update(User).where(User.id == bindparam("b_user")).values(last_assigned_at=bindparam("b_now"))
-# PostgreSQL's claim (`_claim`): the capacity rows (user, channel) that have room for `taken` more, all in one
-# statement over arrays, their new loads returned; then the agents who are still available and active.
+# PostgreSQL's claim (`_claim`), one statement: lock the capacity rows (user, channel) picked, in that order, and
+# add `taken` to each that has room for all of it; returns every row locked, as it was, and whether it took.
 _WANTED = func.unnest(bindparam("k_users", type_=postgresql.ARRAY(Integer)),
                       bindparam("k_channels", type_=postgresql.ARRAY(String)),
                       bindparam("k_counts", type_=postgresql.ARRAY(Integer))
                       ).table_valued("user_id", "channel", "taken").render_derived(name="wanted")
-_TAKE_FREE = (update(UserCapacity)
-              .where(UserCapacity.user_id == _WANTED.c.user_id, UserCapacity.channel == _WANTED.c.channel,
-                     UserCapacity.used + _WANTED.c.taken <= UserCapacity.slots)
-              .values(used=UserCapacity.used + _WANTED.c.taken)
-              .returning(UserCapacity.user_id, UserCapacity.channel, UserCapacity.used))
+_LOCKED = (select(UserCapacity.user_id, UserCapacity.channel, UserCapacity.slots, UserCapacity.used, _WANTED.c.taken)
+           .join_from(UserCapacity, _WANTED, and_(UserCapacity.user_id == _WANTED.c.user_id,
+                                                  UserCapacity.channel == _WANTED.c.channel))
+           .order_by(UserCapacity.user_id, UserCapacity.channel).with_for_update(of=UserCapacity).cte("locked"))
+_TAKEN = (update(UserCapacity)
+          .where(UserCapacity.user_id == _LOCKED.c.user_id, UserCapacity.channel == _LOCKED.c.channel,
+                 _LOCKED.c.used + _LOCKED.c.taken <= _LOCKED.c.slots)
+          .values(used=UserCapacity.used + _LOCKED.c.taken)
+          .returning(UserCapacity.user_id, UserCapacity.channel).cte("taken"))
+_TAKE_FREE = (select(_LOCKED.c.user_id, _LOCKED.c.channel, _LOCKED.c.slots, _LOCKED.c.used,
+                     _TAKEN.c.user_id.is_not(None).label("took"))
+              .outerjoin_from(_LOCKED, _TAKEN, and_(_TAKEN.c.user_id == _LOCKED.c.user_id,
+                                                    _TAKEN.c.channel == _LOCKED.c.channel)))
+# Then the agents of the slots taken who are still available and active are marked as just assigned.
 _TOUCH_AVAILABLE = (update(User)
                     .where(User.id.in_(bindparam("user_ids", expanding=True)), User.is_active,
                            User.presence == Presence.AVAILABLE)
@@ -391,66 +397,56 @@ def _choose(batch: _Batch, choice: _Choice, now: datetime) -> None:
 
 
 def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice]:
-    """Take, in two guarded writes, the slots the choices picked: each capacity row gains the picks it got
-    only if it has room for all of them, and each agent is marked as just assigned only if still available
-    and active. PostgreSQL re-checks a guard against the newest version of a row another transaction changed
-    meanwhile, so no read before the writes is needed, and from then on the rows written are held and their
-    loads in memory exact. A slot whose row had no room, or whose agent is away now, is not taken (a slot
-    taken for an agent who turned out away is given back); those rows are locked and read as they are, and
-    their choices returned, to be chosen again against the corrected pools. Returns [] where writers run one
-    at a time (`_write` takes the slots there)."""
+    """Take the slots the choices picked, with no read before: one statement locks the capacity rows picked,
+    in (user, channel) order, and adds its picks to each row that has room for all of them, returning each
+    row as it was; a second marks the agents of the slots taken as just assigned, where they are still
+    available and active. The lock waits for any transaction holding a row and then sees the row as that one
+    left it; a presence change locks the agent's capacity rows before it writes the presence, so the second
+    statement sees the presence as it is. From then on the rows are held and the pools get their exact
+    loads. A slot without room is not taken; a slot taken for an agent who is not available is given back
+    (the agent's presence is read to explain it). The choices of the slots not taken are returned, to be
+    chosen again. Returns [] where writers run one at a time (`_write` takes the slots there)."""
     if batch.serialised:
         return []
     wanted = Counter(c.slot for c in choices if c.pick is not None)
     if not wanted:
         return []
     slots = sorted(wanted, key=_slot_order)
-    taken = {(r.user_id, r.channel): r.used for r in execute_core(batch.session, _TAKE_FREE, _slot_arrays(
-        slots, [wanted[slot] for slot in slots])).all()}
+    rows = {(r.user_id, r.channel): r for r in execute_core(batch.session, _TAKE_FREE, {
+        "k_users": [u for u, _c in slots], "k_channels": [c.value for _u, c in slots],
+        "k_counts": [wanted[slot] for slot in slots]}).all()}
+    took = [slot for slot in slots if slot in rows and rows[slot].took]
     available = set(execute_core(batch.session, _TOUCH_AVAILABLE, {
-        "user_ids": sorted({u for u, _c in taken}), "b_now": now}).scalars().all()) if taken else set()
-    given_back = [slot for slot in slots if slot in taken and slot[0] not in available]
-    if given_back:
-        execute_core(batch.session, _TAKE_FREE, _slot_arrays(given_back, [-wanted[slot] for slot in given_back]))
-    stands = {slot: used - wanted[slot] for slot, used in taken.items() if slot[0] in available}
-    for slot, before in stands.items():
-        batch.change(*slot, used=before + wanted[slot], last_assigned_at=now)
+        "user_ids": sorted({u for u, _c in took}), "b_now": now}).scalars().all()) if took else set()
+    stands = {slot: rows[slot].used for slot in took if slot[0] in available}
+    _give_back(batch, [slot for slot in took if slot not in stands], wanted)
+    for slot in slots:
+        row = rows.get(slot)
+        taken = wanted[slot] if slot in stands else 0
+        batch.change(*slot, slots=row.slots if row else 0, used=(row.used if row else 0) + taken,
+                     **({"last_assigned_at": now} if taken else {}))
     lost = []
     for choice in choices:
         if choice.pick is None:
             continue
         if choice.slot in stands:
-            choice.pick = choice.pick._replace(used=stands[choice.slot])
+            choice.pick = choice.pick._replace(used=stands[choice.slot], slots=rows[choice.slot].slots)
             stands[choice.slot] += 1
         else:
             lost.append(choice)
-    _correct(batch, sorted({c.slot for c in lost}, key=_slot_order))
     return lost
 
 
-def _slot_arrays(slots: list[tuple[int, Channel]], counts: list[int]) -> dict:
-    return {"k_users": [u for u, _c in slots], "k_channels": [c.value for _u, c in slots], "k_counts": counts}
-
-
-def _correct(batch: _Batch, slots: list[tuple[int, Channel]]) -> None:
-    """Lock the capacity rows `slots` in order and read their agents' presence (fresh: a presence change
-    locks the same rows first), and give the pools those exact facts."""
+def _give_back(batch: _Batch, slots: list[tuple[int, Channel]], wanted: Counter) -> None:
+    """Undo the taking of `slots` (held rows) whose agents turned out not to be available, and give every
+    pool those agents' presence as it is now (stable: the transaction holds their capacity rows)."""
     if not slots:
         return
-    rows = {(r.user_id, r.channel): r for r in execute_core(batch.session, _LOCK_SLOTS, {"keys": slots}).all()}
-    agents = {a.id: a for a in execute_core(batch.session, _AGENTS_NOW,
-                                            {"user_ids": sorted({u for u, _c in slots})}).all()}
-    for slot in slots:
-        slot_count, used, presence, last = _slot_facts(rows.get(slot), agents.get(slot[0]))
-        batch.change(*slot, presence=presence, slots=slot_count, used=used, last_assigned_at=last)
-
-
-def _slot_facts(row, agent) -> tuple[int, int, str, datetime | None]:
-    """(slots, used, presence, last assigned) of a locked capacity row and its agent; a row or an active agent
-    that is gone counts as no slots, offline."""
-    presence = agent.presence.value if agent is not None and agent.is_active else Presence.OFFLINE.value
-    return (row.slots if row is not None else 0, row.used if row is not None else 0, presence,
-            agent.last_assigned_at if agent is not None else None)
+    execute_core(batch.session, _TAKE, [{"b_user": u, "b_channel": c, "b_count": -wanted[(u, c)]} for u, c in slots])
+    for agent in execute_core(batch.session, _AGENTS_NOW, {"user_ids": sorted({u for u, _c in slots})}).all():
+        presence = agent.presence.value if agent.is_active else Presence.OFFLINE.value
+        for channel in Channel:
+            batch.change(agent.id, channel, presence=presence, last_assigned_at=agent.last_assigned_at)
 
 
 def _route_locked(session: Session, cases: list, now: datetime, staffing: roster.Roster | None = None) -> Effects:

@@ -1,9 +1,13 @@
-"""The claim on PostgreSQL: routing reads the agents without locking them, so another transaction can commit
-between that read and the claim. The claim's guarded writes must notice, leave the agent as the other
-transaction left them and give the case to the next agent. (SQLite runs one writer at a time: nothing
-commits in between, and the claim is skipped.)"""
+"""The claim on PostgreSQL: routing reads the agents without locking them, so another transaction can change
+them between that read and the claim, committed before the claim or still open while it runs. The claim must
+leave each agent as the other transaction left them, take no slot an agent has no room for or an absent agent,
+give the case to the next agent, and explain the decision with the facts it found. (SQLite runs one writer at
+a time: nothing commits in between, and the claim is skipped.)"""
+import threading
+import time
+
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text, update
 from sqlalchemy.orm import Session as OrmSession
 
 from models import (
@@ -12,6 +16,7 @@ from models import (
     DecisionOutcome,
     Presence,
     RoutingDecision,
+    User,
     UserCapacity,
     get_engine,
     init_engine,
@@ -27,71 +32,152 @@ pytestmark = pytest.mark.skipif(engine_name() != "postgresql",
 
 
 @pytest.fixture
-def centre(scratch_database_url):
-    """Committed: Maria (first by id, so she wins a tie) and James, one email slot each, in one queue, and a
-    waiting case; plus a second case in the queue to fill Maria with."""
+def centre(scratch_database_url) -> dict:
+    """Committed: Maria (first by id, so she wins a tie) and James, two email slots each, in one queue, and
+    four waiting cases."""
     migrate.upgrade(scratch_database_url)
     init_engine(scratch_database_url)
     with transaction() as session:
         queue = make_routed_queue(session, "streets")
-        maria = make_agent(session, "Maria Garcia", [queue], capacity={"email": 1})
-        james = make_agent(session, "James Okafor", [queue], capacity={"email": 1})
-        waiting, other = open_case(session, "streets"), open_case(session, "streets")
-        ids = maria.id, james.id, waiting.id, other.id
-    return ids
+        maria = make_agent(session, "Maria Garcia", [queue], capacity={"email": 2})
+        james = make_agent(session, "James Okafor", [queue], capacity={"email": 2})
+        cases = [open_case(session, "streets") for _ in range(4)]
+        return {"maria": maria.id, "james": james.id, "cases": [c.id for c in cases]}
 
 
 def _meanwhile(monkeypatch, change) -> None:
-    """Commit `change(session)` in its own transaction right after the routing transaction has read the agents."""
+    """Commit `change(session)` in another connection right after the routing transaction read the agents."""
     read = engine._agents
 
     def read_then_change(*args, **kwargs):
         agents = read(*args, **kwargs)
-        with OrmSession(get_engine()) as other:      # another connection, as another process would have
+        with OrmSession(get_engine()) as other:
             change(other)
             other.commit()
         return agents
     monkeypatch.setattr(engine, "_agents", read_then_change)
 
 
-@pytest.mark.parametrize("change, reason", [("away", "presence"), ("full", "capacity")])
-def test_a_pick_whose_agent_went_away_or_filled_up_after_the_read_goes_to_the_next_agent(centre, monkeypatch,
-                                                                                           change, reason):
-    maria_id, james_id, case_id, other_id = centre
-    if change == "away":
-        _meanwhile(monkeypatch, lambda session: engine.set_presence(session, maria_id, Presence.AWAY))
-    else:
-        _meanwhile(monkeypatch, lambda session: engine.assign_manually(session, other_id, maria_id))
+def _fill(agent_id: int, case_ids: list[int]):
+    def change(session):
+        for case_id in case_ids:
+            engine.assign_manually(session, case_id, agent_id)
+    return change
+
+
+def _decision(session, case_id: int) -> RoutingDecision:
+    return session.execute(select(RoutingDecision).where(RoutingDecision.case_id == case_id)).scalar_one()
+
+
+def _assert_loads_match_cases(session, *agent_ids: int) -> None:
+    for agent_id in agent_ids:
+        used = session.get(UserCapacity, (agent_id, Channel.EMAIL)).used
+        assert used == slots_held(session, agent_id, Channel.EMAIL)
+
+
+@pytest.mark.parametrize("change, reason", [("away", "presence"), ("full", "capacity"), ("deactivated", "presence")])
+def test_a_pick_whose_agent_went_away_filled_up_or_was_deactivated_goes_to_the_next_agent(centre, monkeypatch,
+                                                                                          change, reason):
+    maria, james, (case_id, first, second, _spare) = centre["maria"], centre["james"], centre["cases"]
+    changes = {"away": lambda session: engine.set_presence(session, maria, Presence.AWAY),
+               "full": _fill(maria, [first, second]),
+               "deactivated": lambda session: session.execute(update(User).where(User.id == maria)
+                                                              .values(is_active=False))}
+    _meanwhile(monkeypatch, changes[change])
     with transaction() as session:
         effects = engine.route_case(session, case_id)
-    assert effects.assigned == [(case_id, james_id, effects.assigned[0][2])]
+    assert [(c, u) for c, u, _q in effects.assigned] == [(case_id, james)]
     with transaction() as session:
-        assert session.get(Case, case_id).assignee_id == james_id
-        for agent_id, held in ((maria_id, 0 if change == "away" else 1), (james_id, 1)):
-            assert session.get(UserCapacity, (agent_id, Channel.EMAIL)).used == held
-            assert slots_held(session, agent_id, Channel.EMAIL) == held
-        decision = session.execute(select(RoutingDecision).where(RoutingDecision.case_id == case_id)).scalar_one()
+        assert session.get(Case, case_id).assignee_id == james
+        assert session.get(UserCapacity, (maria, Channel.EMAIL)).used == (2 if change == "full" else 0)
+        _assert_loads_match_cases(session, maria, james)
+        decision = _decision(session, case_id)
         assert decision.outcome is DecisionOutcome.ASSIGNED
-        # The explanation tells the facts the claim found, not the stale read: Maria away, or at capacity.
+        # The facts the claim found, not the stale read: Maria away (or gone), or with both slots taken.
         assert decision.explanation["filtered"] == {reason: 1}
-        assert decision.explanation["filtered_ids"] == {reason: [maria_id]}
-        assert decision.explanation["pick"]["user_id"] == james_id and decision.explanation["pick"]["used"] == 0
+        assert decision.explanation["filtered_ids"] == {reason: [maria]}
+        assert decision.explanation["pick"] == decision.explanation["pick"] | {"user_id": james, "used": 0, "slots": 2}
 
 
 def test_when_everyone_picked_went_away_after_the_read_the_case_waits_and_no_slot_is_left_taken(centre,
                                                                                                 monkeypatch):
-    maria_id, james_id, case_id, _other = centre
+    maria, james, case_id = centre["maria"], centre["james"], centre["cases"][0]
 
     def both_away(session):
-        for agent_id in (maria_id, james_id):
+        for agent_id in (maria, james):
             engine.set_presence(session, agent_id, Presence.AWAY)
     _meanwhile(monkeypatch, both_away)
     with transaction() as session:
         effects = engine.route_cases(session, [case_id])
-    assert effects.assigned == [] and [c for c, _q, _at in effects.waiting] in ([], [case_id])
+    assert effects.assigned == []
     with transaction() as session:
         assert session.get(Case, case_id).assignee_id is None
-        assert [session.get(UserCapacity, (a, Channel.EMAIL)).used for a in (maria_id, james_id)] == [0, 0]
-        decision = session.execute(select(RoutingDecision).where(RoutingDecision.case_id == case_id)).scalar_one()
+        assert [session.get(UserCapacity, (a, Channel.EMAIL)).used for a in (maria, james)] == [0, 0]
+        decision = _decision(session, case_id)
         assert decision.outcome is DecisionOutcome.NO_CANDIDATE
         assert decision.explanation["filtered"] == {"presence": 2}
+
+
+def test_a_slot_with_room_for_only_some_of_its_picks_takes_what_fits_and_the_rest_wait(centre, monkeypatch):
+    maria, james, (first_case, taken_1, taken_2, second_case) = centre["maria"], centre["james"], centre["cases"]
+    with transaction() as session:
+        session.get(UserCapacity, (maria, Channel.EMAIL)).slots = 3
+        engine.set_presence(session, james, Presence.AWAY)
+    # The batch reads Maria with 0 of 3 used and gives her both cases; meanwhile she takes two by hand.
+    _meanwhile(monkeypatch, _fill(maria, [taken_1, taken_2]))
+    with transaction() as session:
+        effects = engine.route_cases(session, [first_case, second_case])
+    assert [(c, u) for c, u, _q in effects.assigned] == [(first_case, maria)]
+    with transaction() as session:
+        assert session.get(UserCapacity, (maria, Channel.EMAIL)).used == 3
+        _assert_loads_match_cases(session, maria, james)
+        assert _decision(session, first_case).explanation["pick"]["used"] == 2
+        waiting = _decision(session, second_case)
+        assert waiting.outcome is DecisionOutcome.NO_CANDIDATE
+        assert waiting.explanation["filtered"] == {"presence": 1, "capacity": 1}
+
+
+def _waiting_on_a_lock(database_connection) -> bool:
+    return database_connection.execute(text(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
+    )).scalar_one() > 0
+
+
+def test_a_claim_waiting_on_an_open_presence_change_sees_it_once_committed(centre, monkeypatch):
+    """Maria's presence change is still open when the claim reaches her row: the claim waits, then sees her
+    away and gives the case to James."""
+    maria, james, case_id = centre["maria"], centre["james"], centre["cases"][0]
+    locked, failures = threading.Event(), []
+
+    def go_away_slowly():
+        try:
+            with OrmSession(get_engine()) as other, get_engine().connect() as watcher:
+                engine.set_presence(other, maria, Presence.AWAY)          # holds Maria's capacity rows
+                locked.set()
+                deadline = time.monotonic() + 20
+                while not _waiting_on_a_lock(watcher):
+                    assert time.monotonic() < deadline, "the routing transaction never waited on Maria's row"
+                    time.sleep(0.02)
+                other.commit()
+        except BaseException as error:          # reported by the test thread
+            failures.append(error)
+            locked.set()
+
+    read = engine._agents
+    mover = threading.Thread(target=go_away_slowly)
+
+    def read_then_start(*args, **kwargs):
+        agents = read(*args, **kwargs)
+        mover.start()
+        assert locked.wait(20)
+        return agents
+    monkeypatch.setattr(engine, "_agents", read_then_start)
+    with transaction() as session:
+        effects = engine.route_case(session, case_id)
+    mover.join(20)
+    assert not failures
+    assert [(c, u) for c, u, _q in effects.assigned] == [(case_id, james)]
+    with transaction() as session:
+        assert session.get(User, maria).presence is Presence.AWAY
+        _assert_loads_match_cases(session, maria, james)
+        assert _decision(session, case_id).explanation["filtered"] == {"presence": 1}

@@ -45,6 +45,28 @@ def test_an_eligible_agent_is_available_speaks_the_language_has_the_skills_a_fre
             assert all(agent.skills.get(s.skill_id, 0) >= s.min_level for s in SKILLS)
 
 
+def _as_written(strategy, need, pool, declined) -> tuple[list[int], dict[str, list[int]]]:
+    """The rules as the module states them, written plainly: each candidate's first reason in REASONS' order;
+    the eligible by score, then the longest idle, then the lowest id. An oracle for the tuned `evaluate`."""
+    def reason(c):
+        checks = {rules.PRESENCE: c.presence != "available",
+                  rules.LANGUAGE: bool(need.language) and need.language not in c.languages,
+                  rules.SKILL: any(c.skills.get(s.skill_id, 0) < s.min_level for s in need.required_skills),
+                  rules.CAPACITY: c.spare <= 0, rules.DECLINED: c.user_id in declined}
+        return next((r for r in rules.REASONS if checks[r]), None)
+    never = datetime.min.replace(tzinfo=timezone.utc)
+    ranked = sorted((c for c in pool if reason(c) is None),
+                    key=lambda c: (-rules.score(strategy, need, c), c.last_assigned_at or never, c.user_id))
+    return [c.user_id for c in ranked], {r: [c.user_id for c in pool if reason(c) == r] for r in rules.REASONS}
+
+
+@given(strategy_names, needs, candidates, declined_sets)
+def test_evaluate_ranks_and_filters_as_the_rules_are_written(strategy, need, pool, declined):
+    result = rules.evaluate(strategy, need, pool, declined)
+    filtered = {reason: [c.user_id for c in group] for reason, group in result.filtered.items()}
+    assert ([r.candidate.user_id for r in result.ranked], filtered) == _as_written(strategy, need, pool, declined)
+
+
 @given(strategy_names, needs, candidates, st.randoms())
 def test_the_outcome_does_not_depend_on_the_order_of_candidates(strategy, need, pool, rnd):
     shuffled = list(pool)

@@ -346,7 +346,7 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
                "seconds": round(wall, 2)}
     if phases:
         transactions = sum(len(done) for done, _m, _p, _d in results)
-        spent = sum((Counter(p) for _d, _m, p in results), Counter())
+        spent = sum((Counter(p) for _d, _m, p, _n in results), Counter())
         figures["phases_ms_per_transaction"] = {name: round(spent[name] * 1000 / transactions, 3)
                                                 for name in (*PHASES, CPU)}
     if batch:

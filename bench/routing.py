@@ -26,7 +26,8 @@ With --phases the engine's steps are timed too (reading the agents, the declines
 ranking, the explanations, the claim, the writes, the staffing token), in milliseconds per routing
 transaction; what they leave of a transaction is locking its cases, the commit and the glue. The timers
 cost about a microsecond a call. It also gives the bench process's own CPU time per routing transaction
-(`time.process_time`): the Python side of the transaction, without the database's. `bench.routing_floor` gives the same statements' cost without the engine.
+(`time.process_time`): the Python side of the transaction, without the database's. `bench.routing_floor`
+gives the same statements' cost without the engine.
 """
 import argparse
 import functools
@@ -40,6 +41,7 @@ import traceback
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
@@ -112,6 +114,16 @@ def _counted(into: list, item) -> None:
     """Count a timed transaction that made decisions: `item` goes into `into`, its phases into `_spent`."""
     into.append(item)
     _spent.update(_step)
+
+
+class Done(NamedTuple):
+    """What one benchmark process reports: its timed items (latencies, or (seconds, decisions) per batch), its
+    NO_CANDIDATE decisions, its phases (seconds by name) and the transactions it ran again after a deadlock."""
+
+    timed: list
+    misses: int
+    phases: dict
+    deadlocks: int
 
 
 def seed_centre(agents: int, rng: random.Random) -> None:
@@ -195,7 +207,7 @@ def _one_held_case(user_id: int) -> int | None:
 
 
 def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
-    """One process: make `decisions` routing decisions; put (latencies, no-candidate count, phases) on `out`."""
+    """One process: make `decisions` routing decisions; put a `Done` of their latencies on `out`."""
     init_engine(url)
     freeze_startup_objects()                      # as `flask worker` does
     rng = random.Random(1000 + worker)
@@ -219,7 +231,7 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
             _accept_offers(effects)
         else:
             misses += 1
-    out.put((latencies, misses, dict(_spent), _deadlocks))
+    out.put(Done(latencies, misses, dict(_spent), _deadlocks))
 
 
 def _deadlock_retried(run, *args):
@@ -244,7 +256,7 @@ def _free_slots(queue_id: int, count: int) -> None:
 
 
 def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None:
-    """One process, batched: put ([(batch seconds, decisions in it)], no-candidate count, phases) on `out`."""
+    """One process, batched: put a `Done` of [(batch seconds, decisions in it)] on `out`."""
     init_engine(url)
     freeze_startup_objects()                      # as `flask worker` does
     rng = random.Random(1000 + worker)
@@ -270,7 +282,7 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
             made += decided
             misses += decided - len(effects.assigned) - len(effects.offered)
         _accept_offers(effects)
-    out.put((batches, misses, dict(_spent), _deadlocks))
+    out.put(Done(batches, misses, dict(_spent), _deadlocks))
 
 
 def _reporting(target, out, *args) -> None:
@@ -341,16 +353,16 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
         still_waiting = session.execute(select(func.count(Case.id)).where(Case.status == CaseStatus.NEW)).scalar_one()
     figures = {"engine": url.split(":", 1)[0].split("+")[0], "agents": agents, "waiting_at_start": waiting,
                "waiting_at_end": still_waiting, "processes": processes, "batch": batch or None,
-               "no_candidate": sum(m for _l, m, _p, _d in results), "deadlocks_retried": sum(d for *_r, d in results),
+               "no_candidate": sum(r.misses for r in results), "deadlocks_retried": sum(r.deadlocks for r in results),
                "seed_seconds": round(seed_seconds, 1),
                "seconds": round(wall, 2)}
     if phases:
-        transactions = sum(len(done) for done, _m, _p, _d in results)
-        spent = sum((Counter(p) for _d, _m, p, _n in results), Counter())
+        transactions = sum(len(r.timed) for r in results)
+        spent = sum((Counter(r.phases) for r in results), Counter())
         figures["phases_ms_per_transaction"] = {name: round(spent[name] * 1000 / transactions, 3)
                                                 for name in (*PHASES, CPU)}
     if batch:
-        batches = [b for done, _m, _p, _d in results for b in done]
+        batches = [b for r in results for b in r.timed]
         made = sum(n for _s, n in batches)
         routing_seconds = sum(s for s, _n in batches)
         return figures | {"decisions": made, "decisions_per_second": round(made / wall),
@@ -358,7 +370,7 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
                           "mean_batch_size": round(made / len(batches), 1),
                           **quantiles(sorted(s for s, _n in batches), "batch_"),
                           **quantiles(sorted(s / n for s, n in batches), "per_decision_")}
-    latencies = sorted(s for lat, _m, _p, _d in results for s in lat)
+    latencies = sorted(s for r in results for s in r.timed)
     return figures | {"decisions": len(latencies), "decisions_per_second": round(len(latencies) / wall),
                       "routing_decisions_per_second": round(len(latencies) * processes / sum(latencies)),
                       **quantiles(latencies)}

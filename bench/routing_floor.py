@@ -33,9 +33,11 @@ import time
 from collections import Counter
 
 import psycopg
+from sqlalchemy.dialects import postgresql
 
 from bench import print_figures, production_engines
 from bench import routing as centre
+from routing import engine
 
 # As large as a real explanation of a queue of 150 agents (`engine._explanation`).
 EXPLANATION = json.dumps({
@@ -89,23 +91,17 @@ def _slots(picks: list[tuple[int, str, int]]) -> tuple[list[int], list[str], lis
     return [s[0] for s in slots], [s[1] for s in slots], [taken[s] for s in slots]
 
 
-# The engine's claim (`routing.engine._TAKE_FREE`): lock the picked capacity rows in order, take the picks where
-# all of them fit, return every row and whether it took.
-CLAIM = ("WITH locked AS (SELECT c.user_id, c.channel, c.slots, c.used, k.taken FROM user_capacities c"
-         " JOIN unnest(%s::int[], %s::text[], %s::int[]) AS k(user_id, channel, taken)"
-         " ON c.user_id = k.user_id AND c.channel = k.channel ORDER BY c.user_id, c.channel FOR UPDATE OF c),"
-         " taken AS (UPDATE user_capacities c SET used = c.used + locked.taken FROM locked"
-         " WHERE c.user_id = locked.user_id AND c.channel = locked.channel AND locked.used + locked.taken <= locked.slots"
-         " RETURNING c.user_id, c.channel)"
-         " SELECT locked.user_id, locked.channel, taken.user_id IS NOT NULL FROM locked"
-         " LEFT JOIN taken ON taken.user_id = locked.user_id AND taken.channel = locked.channel")
+# The engine's claim statement itself (`routing.engine._TAKE_FREE`), rendered once for psycopg: lock the picked
+# capacity rows in order, take the picks where all of them fit, return every row and whether it took.
+CLAIM = str(engine._TAKE_FREE.compile(dialect=postgresql.dialect()))
 
 
 def _claim(connection: psycopg.Connection, picks: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
     """The engine's two claim statements; returns the picks that stand (a slot taken for an agent who is not
     available is given back, as the engine does)."""
     agent_ids, channels, counts = _slots(picks)
-    took = {(u, c) for u, c, ok in connection.execute(CLAIM, (agent_ids, channels, counts)).fetchall() if ok}
+    rows = connection.execute(CLAIM, {"k_users": agent_ids, "k_channels": channels, "k_counts": counts}).fetchall()
+    took = {(row[0], row[1]) for row in rows if row[-1]}
     available = {row[0] for row in connection.execute(
         "UPDATE users SET last_assigned_at = now() WHERE id = ANY(%s) AND is_active AND presence = 'available'"
         " RETURNING id", (sorted({u for u, _c in took}),)).fetchall()}

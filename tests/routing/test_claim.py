@@ -45,17 +45,24 @@ def centre(scratch_database_url) -> dict:
         return {"maria": maria.id, "james": james.id, "cases": [c.id for c in cases]}
 
 
-def _meanwhile(monkeypatch, change) -> None:
-    """Commit `change(session)` in another connection right after the routing transaction read the agents."""
+def _after_the_read(monkeypatch, action) -> None:
+    """Run `action()` right after the routing transaction has read the agents, before its claim."""
     read = engine._agents
 
-    def read_then_change(*args, **kwargs):
+    def read_then_act(*args, **kwargs):
         agents = read(*args, **kwargs)
+        action()
+        return agents
+    monkeypatch.setattr(engine, "_agents", read_then_act)
+
+
+def _meanwhile(monkeypatch, change) -> None:
+    """Commit `change(session)` in another connection right after the routing transaction read the agents."""
+    def commit_change():
         with OrmSession(get_engine()) as other:
             change(other)
             other.commit()
-        return agents
-    monkeypatch.setattr(engine, "_agents", read_then_change)
+    _after_the_read(monkeypatch, commit_change)
 
 
 def _fill(agent_id: int, case_ids: list[int]):
@@ -163,15 +170,12 @@ def test_a_claim_waiting_on_an_open_presence_change_sees_it_once_committed(centr
             failures.append(error)
             locked.set()
 
-    read = engine._agents
     mover = threading.Thread(target=go_away_slowly)
 
-    def read_then_start(*args, **kwargs):
-        agents = read(*args, **kwargs)
+    def start_moving():
         mover.start()
         assert locked.wait(20)
-        return agents
-    monkeypatch.setattr(engine, "_agents", read_then_start)
+    _after_the_read(monkeypatch, start_moving)
     with transaction() as session:
         effects = engine.route_case(session, case_id)
     mover.join(20)

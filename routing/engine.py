@@ -40,6 +40,7 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 Each function returns `Effects`: what the caller announces (signals) and schedules (timers) after commit.
 """
 import functools
+import json
 import logging
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
@@ -47,7 +48,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, type_coerce, update
+from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, text, type_coerce, update
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.orm import Session, aliased
 
@@ -294,13 +295,37 @@ def _explanation(queue: roster.QueueProfile, need: rules.Need, evaluation: rules
 
 _RECORD = insert(RoutingDecision).returning(RoutingDecision.id)
 _RECORD_MANY = insert(RoutingDecision).returning(RoutingDecision.id, sort_by_parameter_order=True)
-# A routed case holds its slot, assigned (owner, ASSIGNED, active now) or offered (still NEW, no owner):
-# one statement for both, so that a batch writes its cases in one round trip.
+# A routed case's new values (`_routed_case`), on SQLite: one statement for the offered and the assigned.
 _ROUTED_CASE = (update(Case).where(Case.id == bindparam("b_case"))
                 .values(assignee_id=bindparam("assignee_id"), offered_to_id=bindparam("offered_to_id"),
                         status=bindparam("status"), slot_channel=bindparam("slot_channel"),
                         last_activity_at=func.coalesce(bindparam("b_active", type_=Case.last_activity_at.type),
                                                        Case.last_activity_at)))
+
+
+# PostgreSQL stores a batch's decisions and routed cases in one statement, each set of rows passed as one JSON
+# document: one round trip, and the same statement whatever the batch's size, so psycopg prepares it once.
+# (As arrays, the explanations' quotes would be escaped one by one in Python.) The planner cannot see how
+# many rows a JSON document holds; the cases' ids as an array make it find the cases by their key.
+_STORE = text("""
+WITH decided AS (
+    INSERT INTO routing_decisions (case_id, queue_id, user_id, kind, outcome, strategy, rule, explanation,
+                                   created_at, expires_at)
+    SELECT d.case_id, d.queue_id, d.user_id, d.kind, d.outcome, d.strategy, d.rule, d.explanation, :now,
+           d.expires_at
+    FROM json_to_recordset(CAST(:decisions AS json))
+         AS d(case_id integer, queue_id integer, user_id integer, kind varchar, outcome varchar, strategy varchar,
+              rule varchar, explanation json, expires_at timestamptz)
+    RETURNING case_id, id),
+routed AS (
+    UPDATE cases SET assignee_id = r.assignee_id, offered_to_id = r.offered_to_id, status = r.status,
+                     slot_channel = r.slot_channel, last_activity_at = coalesce(r.active, cases.last_activity_at)
+    FROM json_to_recordset(CAST(:cases AS json))
+         AS r(b_case integer, assignee_id integer, offered_to_id integer, status varchar, slot_channel varchar,
+              active timestamptz)
+    WHERE cases.id = ANY(CAST(:case_ids AS integer[])) AND cases.id = r.b_case)
+SELECT case_id, id FROM decided
+""")
 
 
 def _record(session: Session, **values) -> int:
@@ -482,35 +507,60 @@ def _decision_row(choice: _Choice, now: datetime) -> dict:
 
 
 def _write(session: Session, choices: list[_Choice], now: datetime, take_slots: bool) -> Effects:
-    """Store the batch's decisions and cases in a few statements, and the slots picked where `take_slots`
-    (the claim took them otherwise), and say what follows."""
+    """Store the batch's decisions and cases (`_store`), and the slots picked where `take_slots` (the claim
+    took them otherwise), and say what follows."""
     loads = Counter(c.slot for c in choices if c.pick is not None)
     if loads and take_slots:
         execute_core(session, _TAKE, [{"b_user": slot[0], "b_channel": slot[1], "b_count": loads[slot]}
                                       for slot in sorted(loads, key=_slot_order)])
         execute_core(session, _TOUCH, [{"b_user": user_id, "b_now": now} for user_id in sorted({u for u, _c in loads})])
     rows = [_decision_row(choice, now) for choice in choices]
-    decision_ids = execute_core(session, _RECORD_MANY, rows).scalars().all() if rows else []
+    routed = [_routed_case(choice, row, now) for choice, row in zip(choices, rows) if choice.pick is not None]
+    decision_ids = _store(session, rows, routed, now)
     effects = Effects()
-    routed = []
-    for choice, row, decision_id in zip(choices, rows, decision_ids):
+    for choice, row in zip(choices, rows):
         case = choice.case
         if choice.pick is None:
             overflow_at = _overflow_at(choice.queue, case, case.is_skill_relaxed)
             if overflow_at is not None:
                 effects.waiting.append((case.id, case.queue_id, overflow_at))
         elif row["kind"] is DecisionKind.OFFER:
-            routed.append({"b_case": case.id, "assignee_id": None, "offered_to_id": choice.pick.user_id,
-                           "status": CaseStatus.NEW, "slot_channel": case.channel, "b_active": None})
-            effects.offered.append(Offer(decision_id, case.id, choice.pick.user_id, row["expires_at"]))
+            effects.offered.append(Offer(decision_ids[case.id], case.id, choice.pick.user_id, row["expires_at"]))
         else:
-            routed.append({"b_case": case.id, "assignee_id": choice.pick.user_id, "offered_to_id": None,
-                           "status": CaseStatus.ASSIGNED, "slot_channel": case.channel, "b_active": now})
             effects.assigned.append((case.id, choice.pick.user_id, case.queue_id))
-    if routed:
-        execute_core(session, _ROUTED_CASE, routed)
     _show_loaded(session, loads, routed, now)
     return effects
+
+
+def _routed_case(choice: _Choice, row: dict, now: datetime) -> dict:
+    """The case's new values: it holds its slot, offered (still NEW, no owner) or assigned (owner, ASSIGNED,
+    active now)."""
+    case, user_id = choice.case, choice.pick.user_id
+    if row["kind"] is DecisionKind.OFFER:
+        return {"b_case": case.id, "assignee_id": None, "offered_to_id": user_id, "status": CaseStatus.NEW,
+                "slot_channel": case.channel, "b_active": None}
+    return {"b_case": case.id, "assignee_id": user_id, "offered_to_id": None, "status": CaseStatus.ASSIGNED,
+            "slot_channel": case.channel, "b_active": now}
+
+
+def _store(session: Session, rows: list[dict], routed: list[dict], now: datetime) -> dict[int, int]:
+    """Insert the decisions `rows` (one a case) and update the `routed` cases; returns case -> decision id.
+    PostgreSQL takes it all in one statement (`_STORE`); SQLite in two."""
+    if not rows:
+        return {}
+    if session.connection().dialect.name != "postgresql":
+        decision_ids = execute_core(session, _RECORD_MANY, rows).scalars().all()
+        if routed:
+            execute_core(session, _ROUTED_CASE, routed)
+        return {row["case_id"]: decision_id for row, decision_id in zip(rows, decision_ids)}
+    return dict(execute_core(session, _STORE, {"now": now, "decisions": json.dumps(rows, default=_json_value),
+                                               "cases": json.dumps(routed, default=_json_value),
+                                               "case_ids": [r["b_case"] for r in routed]}).all())
+
+
+def _json_value(value: Any) -> str:
+    """The enums and datetimes of `_store`'s rows as JSON text that PostgreSQL reads back as the columns' values."""
+    return value.isoformat() if isinstance(value, datetime) else value.value
 
 
 def _show_loaded(session: Session, loads: Counter, routed: list[dict], now: datetime) -> None:

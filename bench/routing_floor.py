@@ -16,11 +16,12 @@ with a free slot on its channel, and every decision stores the same explanation,
 - With `--writes-only`, it writes and nothing else; the cases and agents are chosen before it starts. That is
   what a router would commit if it kept the agents' presence and loads in memory and owned its queues.
 
-The writes are the engine's: its claim (lock the picked capacity rows in order and take the picks where all of
-them fit, returning each row; then mark the agents' last assignment where they are still available, returning
-who), then the decisions (RETURNING their ids) and the cases of the picks that stand, and the commit. Before
+The writes are the engine's two statements: its claim (lock the picked capacity rows in order, then their
+agents, and take the picks where all of them fit and the agent is available, returning each row), then the
+decisions (RETURNING their ids) and the cases of the picks that stand, in one statement; and the commit. Before
 252c6a4 the engine locked the picked capacity rows and read their agents' presence first, then took the slots
-unguarded, and the floor did too. A transaction's latency runs from its first statement to its commit. Each
+unguarded, and the floor did too; before 741208a it wrote the decisions and the cases in two statements, and
+before <CLAIM> it claimed in two (and gave back the slots of agents who had gone away in a third). A transaction's latency runs from its first statement to its commit. Each
 process routes its own queues (queue number modulo processes); agents are in several queues, so the processes
 share them. Between transactions, untimed, a process resolves up to `--batch` assigned cases of the queue and
 now and then empties the agents who are full, so that there is always room. A round that deadlocks with the
@@ -31,6 +32,7 @@ import json
 import random
 import time
 from collections import Counter
+from datetime import datetime, timezone
 
 import psycopg
 from sqlalchemy.dialects import postgresql
@@ -40,13 +42,13 @@ from bench import routing as centre
 from routing import engine
 
 # As large as a real explanation of a queue of 150 agents (`engine._explanation`).
-EXPLANATION = json.dumps({
+EXPLANATION = {
     "strategy": "least_loaded", "channel": "email", "language": "en", "skills": ["skill1", "skill21"],
     "relaxed": False, "considered": 150, "filtered": {"presence": 30, "language": 80},
     "absent": {"away": 15, "offline": 15}, "filtered_ids": {"presence": list(range(20)), "language": list(range(20))},
     "scores": [{"user_id": 5, "score": 7.0, "used": 1, "slots": 8}] * 5, "declined": [],
     "pick": {"user_id": 5, "name": "Agent 5", "languages": ["en", "es"], "skills": {"skill1": 2}, "used": 1,
-             "slots": 8}})
+             "slots": 8}}
 
 WAITING = ("SELECT id, channel FROM cases WHERE queue_id = %s AND status = 'new' AND assignee_id IS NULL"
            " AND offered_to_id IS NULL ORDER BY priority DESC, queued_at LIMIT %s")
@@ -92,25 +94,22 @@ def _slots(picks: list[tuple[int, str, int]]) -> tuple[list[int], list[str], lis
 
 
 # The engine's claim statement itself (`routing.engine._TAKE_FREE`), rendered once for psycopg: lock the picked
-# capacity rows in order, take the picks where all of them fit, return every row and whether it took.
+# capacity rows in order, then their agents, take the picks where all of them fit and the agent is available (marking
+# the agent as just assigned), return every row and whether it took.
 CLAIM = str(engine._TAKE_FREE.compile(dialect=postgresql.dialect()))
 
 
 def _claim(connection: psycopg.Connection, picks: list[tuple[int, str, int]]) -> list[tuple[int, str, int]]:
-    """The engine's two claim statements; returns the picks that stand (a slot taken for an agent who is not
-    available is given back, as the engine does)."""
+    """The engine's claim statement; returns the picks that stand."""
     agent_ids, channels, counts = _slots(picks)
-    rows = connection.execute(CLAIM, {"k_users": agent_ids, "k_channels": channels, "k_counts": counts}).fetchall()
-    took = {(row[0], row[1]) for row in rows if row[-1]}
-    available = {row[0] for row in connection.execute(
-        "UPDATE users SET last_assigned_at = now() WHERE id = ANY(%s) AND is_active AND presence = 'available'"
-        " RETURNING id", (sorted({u for u, _c in took}),)).fetchall()}
-    back = [(u, c, n) for u, c, n in zip(agent_ids, channels, counts) if (u, c) in took and u not in available]
-    if back:
-        connection.execute("UPDATE user_capacities c SET used = c.used - k.taken"
-                           " FROM unnest(%s::int[], %s::text[], %s::int[]) AS k(user_id, channel, taken)"
-                           " WHERE c.user_id = k.user_id AND c.channel = k.channel", tuple(map(list, zip(*back))))
-    return [p for p in picks if (p[2], p[1]) in took and p[2] in available]
+    rows = connection.execute(CLAIM, {"k_users": agent_ids, "k_channels": channels, "k_counts": counts,
+                                      "now": datetime.now(timezone.utc)}).fetchall()
+    took = {(row[0], row[1]) for row in rows if row[4]}
+    return [p for p in picks if (p[2], p[1]) in took]
+
+
+# The engine's statement that stores a batch's decisions and cases (`routing.engine._STORE`), rendered the same way.
+STORE = str(engine._STORE.compile(dialect=postgresql.dialect()))
 
 
 def _write(connection: psycopg.Connection, queue_id: int, picks: list[tuple[int, str, int]]) -> int:
@@ -118,16 +117,14 @@ def _write(connection: psycopg.Connection, queue_id: int, picks: list[tuple[int,
     picks = _claim(connection, picks)
     if not picks:
         return 0
-    rows = ",".join(["(%s, %s, %s, 'assignment', 'assigned', 'least_loaded', 'least_loaded: assigned directly',"
-                     " %s, now())"] * len(picks))
-    connection.execute("INSERT INTO routing_decisions (case_id, queue_id, user_id, kind, outcome, strategy, rule,"
-                       f" explanation, created_at) VALUES {rows} RETURNING id",
-                       [v for case_id, _c, agent_id in picks for v in (case_id, queue_id, agent_id, EXPLANATION)]
-                       ).fetchall()
-    connection.execute("UPDATE cases c SET assignee_id = k.agent_id, status = 'assigned', slot_channel = k.channel,"
-                       " last_activity_at = now() FROM unnest(%s::int[], %s::int[], %s::text[])"
-                       " AS k(case_id, agent_id, channel) WHERE c.id = k.case_id",
-                       ([p[0] for p in picks], [p[2] for p in picks], [p[1] for p in picks]))
+    now = datetime.now(timezone.utc)
+    decisions = [{"case_id": case_id, "queue_id": queue_id, "user_id": agent_id, "kind": "assignment",
+                  "outcome": "assigned", "strategy": "least_loaded", "rule": "least_loaded: assigned directly",
+                  "explanation": EXPLANATION, "expires_at": None} for case_id, _c, agent_id in picks]
+    cases = [{"b_case": case_id, "assignee_id": agent_id, "offered_to_id": None, "status": "assigned",
+              "slot_channel": channel, "active": now.isoformat()} for case_id, channel, agent_id in picks]
+    connection.execute(STORE, {"now": now, "decisions": json.dumps(decisions), "cases": json.dumps(cases),
+                               "case_ids": [p[0] for p in picks]}).fetchall()
     return len(picks)
 
 

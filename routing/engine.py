@@ -8,15 +8,15 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 - `user_capacities.used` counts the slots an agent holds per channel; it only moves in this module.
   Routing decides in memory first: a transaction reads each queue's agents once (`_Batch`), ranks every
   case of the batch against those pools, and carries each pick's new load to every pool the agent is in.
-  Then it *claims* the picks (`_claim`) with two statements and no read before them. The first locks the
-  capacity rows picked, in (user, channel) order, and adds its picks to each row that has room for all of
-  them, returning each row as it was: the lock waits for a transaction holding a row and then sees the row
-  as that one left it. The second marks the agents of the slots taken as just assigned where they are still
-  available and active (returning who); a presence change locks the agent's capacity rows before it writes
-  the presence, so that check sees the presence as it is. From then on the rows are held and their loads in
-  memory exact. A pick whose agent turned out full or away is not taken (a slot taken for an agent now away
-  is given back), and is ranked again on the corrected pools, and so on until every pick stands. The
-  decisions and the cases are then written in bulk (`_write`). On SQLite, where writers run one at a time
+  Then it *claims* the picks (`_claim`) in one statement with no read before it: it locks the capacity rows
+  picked, in (user, channel) order, then their agents, and adds its picks to each row that has room for all
+  of them and whose agent is still available and active, marking that agent as just assigned; it returns
+  each row and agent as it was. A lock waits for a transaction holding the row and then sees the row as that
+  one left it; a presence change locks the agent's capacity rows before the agent, so the claim sees the
+  presence as it is. From then on the rows are held and their loads in memory exact. A pick whose agent
+  turned out full or away is not taken, and is ranked again on the corrected pools, and so on until every
+  pick stands. The decisions and the cases are then written in bulk (`_write`), on PostgreSQL in one
+  statement. On SQLite, where writers run one at a time
   (BEGIN IMMEDIATE), what the transaction read is exact already: the claim is skipped and `_write` takes
   the slots. Either way an agent never exceeds capacity. `reconcile` recounts an agent's slots from their
   cases.
@@ -30,8 +30,10 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 - Queue profiles and each queue's agents' names, languages and skill levels come from `routing.roster`,
   kept per process and dropped whenever a trigger changes the staffing token; presence, slots and loads,
   which change all the time, are read fresh in every transaction.
-- The hot path runs prebuilt Core statements on the session's connection (`models.db.execute_core`):
-  about a dozen statements for one case, and about the same for a batch of fifty in one queue.
+- The hot path runs prebuilt statements on the session's connection (`models.db.execute_core`). Once the
+  roster is kept, a batch of one queue on PostgreSQL is six statements and the commit, whatever its size:
+  lock the cases, the staffing token, the agents, their declines (chat and phone), the claim, the writes.
+  `fill` first reads the agent and probes the queues they serve for the case.
 - Nothing polls. Arrival routes the case (`route_case`), a freed slot pulls the best waiting case the
   agent can take (`fill`), and timers (offer expiry, overflow, return of unanswered cases) are RQ jobs
   scheduled for their moment. Waiting cases are read through the (queue, status, priority, queued_at)
@@ -48,8 +50,7 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import Integer, String, and_, bindparam, func, insert, or_, select, text, type_coerce, update
-from sqlalchemy.dialects import postgresql
+from sqlalchemy import String, and_, bindparam, func, insert, or_, select, text, type_coerce, update
 from sqlalchemy.orm import Session, aliased
 
 from models import (
@@ -208,34 +209,39 @@ def _declined(session: Session, cases: list) -> dict[int, frozenset[int]]:
 
 _SLOT = and_(UserCapacity.user_id == bindparam("b_user"),
              UserCapacity.channel == bindparam("b_channel", type_=UserCapacity.channel.type))
-_AGENTS_NOW = (select(User.id, User.presence, User.is_active, User.last_assigned_at)
-               .where(User.id.in_(bindparam("user_ids", expanding=True))))
 _TAKE = update(UserCapacity).where(_SLOT).values(used=UserCapacity.used + bindparam("b_count"))
 _TOUCH = update(User).where(User.id == bindparam("b_user")).values(last_assigned_at=bindparam("b_now"))
-# PostgreSQL's claim (`_claim`), one statement: lock the capacity rows (user, channel) picked, in that order, and
-# add `taken` to each that has room for all of it; returns every row locked, as it was, and whether it took.
-_WANTED = func.unnest(bindparam("k_users", type_=postgresql.ARRAY(Integer)),
-                      bindparam("k_channels", type_=postgresql.ARRAY(String)),
-                      bindparam("k_counts", type_=postgresql.ARRAY(Integer))
-                      ).table_valued("user_id", "channel", "taken").render_derived(name="wanted")
-_LOCKED = (select(UserCapacity.user_id, UserCapacity.channel, UserCapacity.slots, UserCapacity.used, _WANTED.c.taken)
-           .join_from(UserCapacity, _WANTED, and_(UserCapacity.user_id == _WANTED.c.user_id,
-                                                  UserCapacity.channel == _WANTED.c.channel))
-           .order_by(UserCapacity.user_id, UserCapacity.channel).with_for_update(of=UserCapacity).cte("locked"))
-_TAKEN = (update(UserCapacity)
-          .where(UserCapacity.user_id == _LOCKED.c.user_id, UserCapacity.channel == _LOCKED.c.channel,
-                 _LOCKED.c.used + _LOCKED.c.taken <= _LOCKED.c.slots)
-          .values(used=UserCapacity.used + _LOCKED.c.taken)
-          .returning(UserCapacity.user_id, UserCapacity.channel).cte("taken"))
-_TAKE_FREE = (select(_LOCKED.c.user_id, _LOCKED.c.channel, _LOCKED.c.slots, _LOCKED.c.used,
-                     _TAKEN.c.user_id.is_not(None).label("took"))
-              .outerjoin_from(_LOCKED, _TAKEN, and_(_TAKEN.c.user_id == _LOCKED.c.user_id,
-                                                    _TAKEN.c.channel == _LOCKED.c.channel)))
-# Then the agents of the slots taken who are still available and active are marked as just assigned.
-_TOUCH_AVAILABLE = (update(User)
-                    .where(User.id.in_(bindparam("user_ids", expanding=True)), User.is_active,
-                           User.presence == Presence.AVAILABLE)
-                    .values(last_assigned_at=bindparam("b_now")).returning(User.id))
+# PostgreSQL's claim (`_claim`), one statement. `locked` locks the capacity rows (user, channel) picked, in that
+# order; `agents` then locks their agents (each ARRAY(...) is computed whole first, so all capacity rows are locked
+# before any agent). Both see each row as the last transaction to commit it left it, waiting for one that holds it.
+# An agent still available and active who has room on some picked row is marked as just assigned (`touched`), and
+# `taken` adds each picked row's count where it all fits and its agent is touched. Returns every locked row as it
+# was, whether it took, and its agent's presence (offline when deactivated) and last assignment as found.
+_TAKE_FREE = text("""
+WITH wanted AS (
+    SELECT * FROM unnest(CAST(:k_users AS integer[]), CAST(:k_channels AS varchar[]), CAST(:k_counts AS integer[]))
+         AS w(user_id, channel, taken)),
+locked AS (
+    SELECT c.user_id, c.channel, c.slots, c.used, w.taken, c.used + w.taken <= c.slots AS fits
+    FROM user_capacities c JOIN wanted w ON c.user_id = w.user_id AND c.channel = w.channel
+    ORDER BY c.user_id, c.channel FOR UPDATE OF c),
+agents AS (
+    SELECT id, CASE WHEN is_active THEN presence ELSE 'offline' END AS presence, last_assigned_at
+    FROM users WHERE id = ANY(ARRAY(SELECT user_id FROM locked)) ORDER BY id FOR NO KEY UPDATE),
+touched AS (
+    UPDATE users SET last_assigned_at = :now
+    WHERE id = ANY(ARRAY(SELECT id FROM agents WHERE presence = 'available'))
+      AND id = ANY(ARRAY(SELECT user_id FROM locked WHERE fits))
+    RETURNING id),
+taken AS (
+    UPDATE user_capacities c SET used = c.used + l.taken FROM locked l
+    WHERE c.user_id = l.user_id AND c.channel = l.channel AND l.fits
+      AND l.user_id = ANY(ARRAY(SELECT id FROM touched))
+    RETURNING c.user_id, c.channel)
+SELECT l.user_id, l.channel, l.slots, l.used, t.user_id IS NOT NULL AS took, a.presence, a.last_assigned_at
+FROM locked l JOIN agents a ON a.id = l.user_id
+     LEFT JOIN taken t ON t.user_id = l.user_id AND t.channel = l.channel
+""").columns(last_assigned_at=User.last_assigned_at.type)
 
 
 def _slot_order(key: tuple[int, Channel]) -> tuple[int, str]:
@@ -422,29 +428,27 @@ def _choose(batch: _Batch, choice: _Choice, now: datetime) -> None:
 
 
 def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice]:
-    """Take the slots the choices picked, with no read before: one statement locks the capacity rows picked,
-    in (user, channel) order, and adds its picks to each row that has room for all of them, returning each
-    row as it was; a second marks the agents of the slots taken as just assigned, where they are still
-    available and active. The lock waits for any transaction holding a row and then sees the row as that one
-    left it; a presence change locks the agent's capacity rows before it writes the presence, so the second
-    statement sees the presence as it is. From then on the rows are held and the pools get their exact
-    loads. A slot without room is not taken; a slot taken for an agent who is not available is given back
-    (the agent's presence is read to explain it). The choices of the slots not taken are returned, to be
-    chosen again. Returns [] where writers run one at a time (`_write` takes the slots there)."""
+    """Take the slots the choices picked, with no read before, in one statement (`_TAKE_FREE`): it locks the
+    capacity rows picked and then their agents, and takes each row's picks where they all fit and the agent is
+    still available and active, marking that agent as just assigned. A lock waits for any transaction holding
+    the row and then sees the row as that one left it (a presence change locks the agent's capacity rows and
+    then the agent), so from then on the rows are held and the pools get their exact loads and presence. The
+    choices of the slots not taken are returned, to be chosen again. Returns [] where writers run one at a
+    time (`_write` takes the slots there)."""
     if batch.serialised:
         return []
     wanted = Counter(c.slot for c in choices if c.pick is not None)
     if not wanted:
         return []
     slots = sorted(wanted, key=_slot_order)
-    rows = {(r.user_id, r.channel): r for r in execute_core(batch.session, _TAKE_FREE, {
+    rows = {(r.user_id, Channel(r.channel)): r for r in execute_core(batch.session, _TAKE_FREE, {
         "k_users": [u for u, _c in slots], "k_channels": [c.value for _u, c in slots],
-        "k_counts": [wanted[slot] for slot in slots]}).all()}
-    took = [slot for slot in slots if slot in rows and rows[slot].took]
-    available = set(execute_core(batch.session, _TOUCH_AVAILABLE, {
-        "user_ids": sorted({u for u, _c in took}), "b_now": now}).scalars().all()) if took else set()
-    stands = {slot: rows[slot].used for slot in took if slot[0] in available}
-    _give_back(batch, [slot for slot in took if slot not in stands], wanted)
+        "k_counts": [wanted[slot] for slot in slots], "now": now}).all()}
+    stands = {slot: row.used for slot, row in rows.items() if row.took}
+    for row in rows.values():
+        if row.presence != Presence.AVAILABLE:
+            for channel in Channel:
+                batch.change(row.user_id, channel, presence=row.presence, last_assigned_at=row.last_assigned_at)
     for slot in slots:
         row = rows.get(slot)
         taken = wanted[slot] if slot in stands else 0
@@ -460,18 +464,6 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
         else:
             lost.append(choice)
     return lost
-
-
-def _give_back(batch: _Batch, slots: list[tuple[int, Channel]], wanted: Counter) -> None:
-    """Undo the taking of `slots` (held rows) whose agents turned out not to be available, and give every
-    pool those agents' presence as it is now (stable: the transaction holds their capacity rows)."""
-    if not slots:
-        return
-    execute_core(batch.session, _TAKE, [{"b_user": u, "b_channel": c, "b_count": -wanted[(u, c)]} for u, c in slots])
-    for agent in execute_core(batch.session, _AGENTS_NOW, {"user_ids": sorted({u for u, _c in slots})}).all():
-        presence = agent.presence.value if agent.is_active else Presence.OFFLINE.value
-        for channel in Channel:
-            batch.change(agent.id, channel, presence=presence, last_assigned_at=agent.last_assigned_at)
 
 
 def _route_locked(session: Session, cases: list, now: datetime, staffing: roster.Roster | None = None) -> Effects:

@@ -144,6 +144,25 @@ def test_a_slot_with_room_for_only_some_of_its_picks_takes_what_fits_and_the_res
         assert waiting.explanation["filtered"] == {"presence": 1, "capacity": 1}
 
 
+def test_an_agent_picked_on_two_channels_who_filled_one_meanwhile_takes_only_the_other(centre, monkeypatch):
+    """One claim, two of Maria's rows: her web-form row still has room, her email row is full by the time
+    the claim locks it. Her web-form pick stands, and the email case goes to James; no row exceeds its slots."""
+    maria, james, (email_case, taken_1, taken_2) = centre["maria"], centre["james"], centre["cases"][:3]
+    with transaction() as session:
+        session.get(UserCapacity, (maria, Channel.WEBFORM)).slots = 1
+        session.get(UserCapacity, (james, Channel.WEBFORM)).slots = 0
+        form_case = open_case(session, "streets", channel=Channel.WEBFORM).id
+    _meanwhile(monkeypatch, _fill(maria, [taken_1, taken_2]))
+    with transaction() as session:
+        effects = engine.route_cases(session, [form_case, email_case])
+    assert sorted((c, u) for c, u, _q in effects.assigned) == sorted([(form_case, maria), (email_case, james)])
+    with transaction() as session:
+        assert session.get(UserCapacity, (maria, Channel.EMAIL)).used == 2
+        assert session.get(UserCapacity, (maria, Channel.WEBFORM)).used == 1
+        _assert_loads_match_cases(session, maria, james)
+        assert _decision(session, email_case).explanation["filtered"] == {"capacity": 1}
+
+
 def _waiting_on_a_lock(database_connection) -> bool:
     return database_connection.execute(text(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"

@@ -1,6 +1,5 @@
 """Several `flask worker` processes route hundreds of cases at once while agents change presence, answer
 offers and resolve cases; the invariants hold throughout and at the end, on the configured engines."""
-import os
 import random
 import subprocess
 import sys

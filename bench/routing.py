@@ -1,18 +1,18 @@
 """Routing decisions per second, and the latency of one decision, with a backlog of waiting cases.
 
-    .venv/bin/python -m bench.routing [--agents 1000] [--cases 100000] [--waiting 10000] [--processes 2]
-        [--batch N] [--servers] [--phases] [--json]
+    .venv/bin/python -m bench.routing [--agents 1000] [--cases 100000] [--waiting 10000] [--history 0]
+        [--processes 2] [--batch N] [--servers] [--phases] [--json]
 
 Runs on the engines DATABASE_URL points to (an empty database; default: a scratch SQLite file). It builds
-20 queues (30 skills, 5 languages, the three strategies), `--agents` agents in mixed presence, and a
-backlog of `--waiting` waiting cases, then `--processes` processes make `--cases` routing decisions:
-mostly an agent resolves a case and the freed slot pulls the best waiting case (`engine.fill`), and one
-in four is a new case arriving (`engine.route_case`); chat and phone offers are accepted at once, and
-agents now and then go away and come back. One decision's latency runs from the moment the case is
-routable (the freeing or arrival committed) to the routing transaction's commit. The resolves, accepts
-and presence changes are not timed but do count against the wall-clock rate. Redis is not on this path:
-RQ transport (enqueue, dequeue) comes on top of these figures. The last line with --json is one JSON
-object of the figures.
+20 queues (30 skills, 5 languages, the three strategies), `--agents` agents in mixed presence, `--history`
+resolved cases older than the backlog, and a backlog of `--waiting` waiting cases. Then `--processes`
+processes make `--cases` routing decisions: mostly an agent resolves a case and the freed slot pulls the
+best waiting case (`engine.fill`), and one in four is a new case arriving (`engine.route_case`); chat and
+phone offers are accepted at once, and agents now and then go away and come back. One decision's latency
+runs from the moment the case is routable (the freeing or arrival committed) to the routing transaction's
+commit. The resolves, accepts and presence changes are not timed but do count against the wall-clock rate.
+Redis is not on this path: RQ transport (enqueue, dequeue) comes on top of these figures. The last line
+with --json is one JSON object of the figures.
 
 With --batch N the processes route in batches instead (`engine.route_waiting`): each round frees up to N
 slots of one queue's agents in one transaction (resolves, untimed), adds N/4 new cases to it, then routes
@@ -306,9 +306,25 @@ def _analyze(url: str) -> None:
     engine.dispose()
 
 
-def build(url: str, agents: int, waiting: int) -> float:
-    """Migrate the empty database at `url`, seed the centre and a backlog of `waiting` cases, and gather the
-    planner's statistics; returns the seconds the seeding took. The process's engine is left bound to `url`."""
+def seed_history(count: int, rng: random.Random) -> None:
+    """`count` resolved cases that arrived before the backlog (8 to 400 days ago), the history a live queue
+    keeps: routing walks a queue's waiting cases best first, and must not walk these on its way."""
+    now = utcnow()
+    ages = sorted((rng.randint(8 * 86400, 400 * 86400) for _ in range(count)), reverse=True)
+    for start in range(0, count, CHUNK):
+        rows = []
+        for n in range(start, min(start + CHUNK, count)):
+            arrived = now - timedelta(seconds=ages[n])
+            rows.append(_case_row(9 * 10**8 + n, rng, arrived)
+                        | {"status": CaseStatus.RESOLVED, "resolved_at": arrived + timedelta(hours=4)})
+        with transaction() as session:
+            session.execute(insert(Case), rows)
+
+
+def build(url: str, agents: int, waiting: int, history: int = 0) -> float:
+    """Migrate the empty database at `url`, seed the centre, `history` resolved cases and a backlog of `waiting`
+    cases, and gather the planner's statistics; returns the seconds the seeding took. The process's engine is
+    left bound to `url`."""
     migrate.upgrade(url)
     init_engine(url)
     with transaction() as session:
@@ -317,6 +333,7 @@ def build(url: str, agents: int, waiting: int) -> float:
     rng = random.Random(311)
     started = time.perf_counter()
     seed_centre(agents, rng)
+    seed_history(history, rng)
     seed_backlog(waiting, rng)
     _analyze(url)
     return time.perf_counter() - started
@@ -342,8 +359,8 @@ def in_processes(target, arguments: list[tuple]) -> tuple[list, float]:
 
 
 def run(url: str, agents: int, decisions: int, waiting: int, processes: int, batch: int = 0,
-        phases: bool = False) -> dict:
-    seed_seconds = build(url, agents, waiting)
+        phases: bool = False, history: int = 0) -> dict:
+    seed_seconds = build(url, agents, waiting, history)
     if phases:
         time_phases()
     target, extra = (work_batched, batch) if batch else (work, agents)
@@ -351,7 +368,8 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
     init_engine(url)
     with transaction() as session:
         still_waiting = session.execute(select(func.count(Case.id)).where(Case.status == CaseStatus.NEW)).scalar_one()
-    figures = {"engine": url.split(":", 1)[0].split("+")[0], "agents": agents, "waiting_at_start": waiting,
+    figures = {"engine": url.split(":", 1)[0].split("+")[0], "agents": agents, "history": history,
+               "waiting_at_start": waiting,
                "waiting_at_end": still_waiting, "processes": processes, "batch": batch or None,
                "no_candidate": sum(r.misses for r in results), "deadlocks_retried": sum(r.deadlocks for r in results),
                "seed_seconds": round(seed_seconds, 1),
@@ -387,6 +405,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=1000)
     parser.add_argument("--cases", type=int, default=100_000, help="routing decisions to make")
     parser.add_argument("--waiting", type=int, default=10_000, help="waiting cases at the start")
+    parser.add_argument("--history", type=int, default=0, help="resolved cases that arrived before the backlog")
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--batch", type=int, default=0,
                         help="route in batches of up to N waiting cases per transaction (engine.route_waiting)")
@@ -396,7 +415,7 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     args = parser.parse_args()
     measure = functools.partial(run, agents=args.agents, decisions=args.cases, waiting=args.waiting,
-                                processes=args.processes, batch=args.batch, phases=args.phases)
+                                processes=args.processes, batch=args.batch, phases=args.phases, history=args.history)
     if args.servers:
         with production_engines() as (url, _redis_url):
             figures = measure(url)

@@ -36,8 +36,9 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
   `fill` first reads the agent and probes the queues they serve for the case.
 - Nothing polls. Arrival routes the case (`route_case`), a freed slot pulls the best waiting case the
   agent can take (`fill`), and timers (offer expiry, overflow, return of unanswered cases) are RQ jobs
-  scheduled for their moment. Waiting cases are read through the (queue, status, priority, queued_at)
-  index one priority at a time with LIMIT 1, so the cost does not grow with the backlog.
+  scheduled for their moment. Waiting cases are read through an index of the waiting cases alone
+  (`models.case.WAITING`: queue, priority, longest wait) with a LIMIT, so the cost grows neither with the
+  backlog nor with a queue's history of resolved and closed cases.
 
 Each function returns `Effects`: what the caller announces (signals) and schedules (timers) after commit.
 """
@@ -68,6 +69,7 @@ from models import (
     UserCapacity,
     utcnow,
 )
+from models.case import WAITING
 from models.db import execute_core, serialises_writers, sync_loaded
 from routing import roster, rules, settings
 
@@ -567,8 +569,7 @@ def _show_loaded(session: Session, loads: Counter, routed: list[dict], now: date
 
 
 _WAITING = (select(*_CASE_COLUMNS)
-            .where(Case.queue_id == bindparam("queue_id"), Case.status == CaseStatus.NEW,
-                   Case.assignee_id.is_(None), Case.offered_to_id.is_(None))
+            .where(Case.queue_id == bindparam("queue_id"), WAITING)
             .order_by(Case.priority.desc(), Case.queued_at).limit(bindparam("limit"))
             .with_for_update(skip_locked=True))
 
@@ -723,16 +724,15 @@ def return_unanswered(session: Session, user_id: int, offline_since: datetime, n
 
 
 def _probe():
-    """The first waiting cases of one queue and priority an agent could take: a walk of the
-    (queue, status, priority, queued_at) index that stops at LIMIT, whatever the backlog."""
+    """The first waiting cases of one queue and priority an agent could take: a walk of the index of waiting
+    cases (`ix_cases_waiting`) that stops at LIMIT, whatever the backlog and the queue's history."""
     declined = (select(RoutingDecision.id).where(
         RoutingDecision.case_id == Case.id, RoutingDecision.user_id == bindparam("user_id"),
         RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT)),
         RoutingDecision.created_at >= func.coalesce(Case.entered_queue_at, Case.queued_at)).exists())
     return (select(Case.id, Case.priority, Case.queued_at)
-            .where(Case.queue_id == bindparam("queue_id"), Case.status == CaseStatus.NEW,
+            .where(Case.queue_id == bindparam("queue_id"), WAITING,
                    Case.priority == bindparam("priority", type_=Case.priority.type),
-                   Case.assignee_id.is_(None), Case.offered_to_id.is_(None),
                    Case.channel.in_(bindparam("channels", expanding=True)),
                    or_(Case.language.in_(bindparam("languages", expanding=True)), Case.language.is_(None)),
                    or_(~bindparam("relaxed_only"), Case.is_skill_relaxed),

@@ -51,7 +51,21 @@ from datetime import datetime, timedelta
 from types import MappingProxyType
 from typing import Any
 
-from sqlalchemy import String, and_, bindparam, func, insert, or_, select, text, type_coerce, update
+from sqlalchemy import (
+    Integer,
+    String,
+    and_,
+    bindparam,
+    func,
+    insert,
+    literal_column,
+    or_,
+    select,
+    text,
+    type_coerce,
+    union_all,
+    update,
+)
 from sqlalchemy.orm import Session, aliased
 
 from models import (
@@ -723,24 +737,30 @@ def return_unanswered(session: Session, user_id: int, offline_since: datetime, n
     return effects
 
 
-def _probe():
-    """The first waiting cases of one queue and priority an agent could take: a walk of the index of waiting
-    cases (`ix_cases_waiting`) that stops at LIMIT, whatever the backlog and the queue's history."""
+def _probe_arm(n: int):
+    """The first waiting cases of one queue (`queue_id_<n>`) and priority an agent could take: a walk of the
+    index of waiting cases (`ix_cases_waiting`) that stops at LIMIT, whatever the backlog and the queue's
+    history. Each row says which queue of the statement it came from (`arm`)."""
     declined = (select(RoutingDecision.id).where(
         RoutingDecision.case_id == Case.id, RoutingDecision.user_id == bindparam("user_id"),
         RoutingDecision.outcome.in_((DecisionOutcome.DECLINED, DecisionOutcome.TIMED_OUT)),
         RoutingDecision.created_at >= func.coalesce(Case.entered_queue_at, Case.queued_at)).exists())
-    return (select(Case.id, Case.priority, Case.queued_at)
-            .where(Case.queue_id == bindparam("queue_id"), WAITING,
+    return (select(Case.id, Case.priority, Case.queued_at, literal_column(str(n), Integer).label("arm"))
+            .where(Case.queue_id == bindparam(f"queue_id_{n}"), WAITING,
                    Case.priority == bindparam("priority", type_=Case.priority.type),
                    Case.channel.in_(bindparam("channels", expanding=True)),
                    or_(Case.language.in_(bindparam("languages", expanding=True)), Case.language.is_(None)),
-                   or_(~bindparam("relaxed_only"), Case.is_skill_relaxed),
+                   or_(~bindparam(f"relaxed_only_{n}"), Case.is_skill_relaxed),
                    or_(Case.channel.not_in(tuple(OFFER_CHANNELS)), ~declined))
             .order_by(Case.queued_at).limit(bindparam("limit")))
 
 
-_PROBE = _probe()
+@functools.lru_cache(maxsize=16)
+def _probes(count: int):
+    """`_probe_arm` for each of `count` queues, in one statement: one round trip a priority."""
+    return union_all(*(_probe_arm(n).subquery(f"arm_{n}").select() for n in range(count)))
+
+
 # The agent with their capacity rows: a row per channel, or one of NULL channel columns.
 _AGENT = (select(User.presence, roster.LANGUAGES_TEXT, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
           .outerjoin(UserCapacity, UserCapacity.user_id == User.id)
@@ -750,18 +770,19 @@ _AGENT = (select(User.presence, roster.LANGUAGES_TEXT, UserCapacity.channel, Use
 def _waiting_case_ids(session: Session, servable: tuple[roster.Servable, ...], user_id: int,
                       channels: list[Channel], languages: list[str], limit: int) -> list[int]:
     """The first waiting cases `user_id` could take in the queues they can serve, best first. Priorities
-    are walked from the top and the walk stops at the first priority with a match, so a backlog costs a few
-    index probes."""
+    are walked from the top, all the queues at once, and the walk stops at the first priority with a match,
+    so a backlog costs a few index probes and usually one round trip."""
+    if not servable:
+        return []
+    params = {"channels": channels, "languages": languages, "user_id": user_id, "limit": limit}
+    for n, queue in enumerate(servable):
+        params |= {f"queue_id_{n}": queue.queue_id, f"relaxed_only_{n}": queue.relaxed_only}
     for priority in sorted(Priority, reverse=True):
-        found = []
-        for queue in servable:
-            rows = execute_core(session, _PROBE, {"queue_id": queue.queue_id, "priority": priority,
-                                                  "channels": channels, "languages": languages,
-                                                  "relaxed_only": queue.relaxed_only, "user_id": user_id,
-                                                  "limit": limit}).all()
-            found += [(rules.waiting_order(int(r.priority), r.queued_at, queue.queue_priority), r.id) for r in rows]
-        if found:
-            return [case_id for _key, case_id in sorted(found)[:limit]]
+        rows = execute_core(session, _probes(len(servable)), params | {"priority": priority}).all()
+        if rows:
+            found = sorted((rules.waiting_order(int(r.priority), r.queued_at, servable[r.arm].queue_priority), r.id)
+                           for r in rows)
+            return [case_id for _key, case_id in found[:limit]]
     return []
 
 

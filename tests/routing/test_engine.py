@@ -177,6 +177,40 @@ def test_a_freed_slot_takes_the_most_urgent_then_longest_waiting_case(db_session
     assert order == [newer_urgent.id, oldest.id, old.id]
 
 
+def test_a_freed_slot_weighs_its_agents_queues_and_passes_over_cases_they_lack_a_skill_for(db_session):
+    """Hannah serves three queues. At one case priority, the higher queue's case comes first though it arrived
+    last. In the queue where she lacks a non-essential skill she takes only a case whose needs were relaxed:
+    the older case there is never tried for her (no decision on it)."""
+    permits = make_routed_queue(db_session, "permits", priority=0)
+    housing = make_routed_queue(db_session, "housing", priority=2)
+    benefits = make_routed_queue(db_session, "benefits", skills=[("benefits", True), ("welsh", False)])
+    agent = make_agent(db_session, "Hannah", [permits, housing, benefits], skills={"benefits": 1},
+                       capacity={"email": 1})
+    db_session.commit()
+    held = open_case(db_session, "permits")
+    engine.route_case(db_session, held.id)
+    now = utcnow()
+    waiting = {name: open_case(db_session, queue, is_skill_relaxed=relaxed)
+               for name, queue, relaxed in [("unrelaxed", "benefits", False), ("early permit", "permits", False),
+                                            ("relaxed", "benefits", True), ("late housing", "housing", False)]}
+    for hours, case in zip((5, 3, 2, 1), waiting.values()):
+        case.queued_at = now - timedelta(hours=hours)
+    db_session.flush()
+    for case in waiting.values():
+        assert engine.route_case(db_session, case.id).assigned == []
+    db_session.commit()
+    tried_before = {name: len(_decisions(db_session, case.id)) for name, case in waiting.items()}
+    engine.resolve(db_session, held.id)
+    order = []
+    while effects := engine.fill(db_session, agent.id).assigned:
+        order += [case_id for case_id, _u, _q in effects]
+        engine.resolve(db_session, order[-1])
+    db_session.commit()
+    names = {case.id: name for name, case in waiting.items()}
+    assert [names[case_id] for case_id in order] == ["late housing", "early permit", "relaxed"]
+    assert len(_decisions(db_session, waiting["unrelaxed"].id)) == tried_before["unrelaxed"]
+
+
 def test_overflow_moves_a_waiting_case_keeping_its_arrival_or_drops_optional_skills(db_session):
     general = make_routed_queue(db_session, "general")
     streets = make_routed_queue(db_session, "streets", overflow_after_seconds=60)

@@ -21,7 +21,7 @@ agents, and take the picks where all of them fit and the agent is available, ret
 decisions (RETURNING their ids) and the cases of the picks that stand, in one statement; and the commit. Before
 252c6a4 the engine locked the picked capacity rows and read their agents' presence first, then took the slots
 unguarded, and the floor did too; before 741208a it wrote the decisions and the cases in two statements, and
-before <CLAIM> it claimed in two (and gave back the slots of agents who had gone away in a third). A transaction's latency runs from its first statement to its commit. Each
+before ec190a7 it claimed in two (and gave back the slots of agents who had gone away in a third). A transaction's latency runs from its first statement to its commit. Each
 process routes its own queues (queue number modulo processes); agents are in several queues, so the processes
 share them. Between transactions, untimed, a process resolves up to `--batch` assigned cases of the queue and
 now and then empties the agents who are full, so that there is always room. A round that deadlocks with the
@@ -122,7 +122,7 @@ def _write(connection: psycopg.Connection, queue_id: int, picks: list[tuple[int,
                   "outcome": "assigned", "strategy": "least_loaded", "rule": "least_loaded: assigned directly",
                   "explanation": EXPLANATION, "expires_at": None} for case_id, _c, agent_id in picks]
     cases = [{"b_case": case_id, "assignee_id": agent_id, "offered_to_id": None, "status": "assigned",
-              "slot_channel": channel, "active": now.isoformat()} for case_id, channel, agent_id in picks]
+              "slot_channel": channel, "b_active": now.isoformat()} for case_id, channel, agent_id in picks]
     connection.execute(STORE, {"now": now, "decisions": json.dumps(decisions), "cases": json.dumps(cases),
                                "case_ids": [p[0] for p in picks]}).fetchall()
     return len(picks)

@@ -279,7 +279,8 @@ def _release_slot(session: Session, case) -> int | None:
 
 def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
     """Recount the slots `user_id` holds from their cases and store the counts. Flushes; idempotent."""
-    session.execute(select(UserCapacity.channel).where(UserCapacity.user_id == user_id).with_for_update()).all()
+    session.execute(select(UserCapacity.channel).where(UserCapacity.user_id == user_id)
+                    .order_by(UserCapacity.channel).with_for_update()).all()
     holder = func.coalesce(Case.offered_to_id, Case.assignee_id)
     counts = dict(session.execute(select(Case.slot_channel, func.count())
                                   .where(holder == user_id, Case.slot_channel.is_not(None))
@@ -326,7 +327,9 @@ _ROUTED_CASE = (update(Case).where(Case.id == bindparam("b_case"))
 
 
 # PostgreSQL stores a batch's decisions and routed cases in one statement, each set of rows passed as one JSON
-# document: one round trip, and the same statement whatever the batch's size, so psycopg prepares it once.
+# document (`json_to_recordset` reads each column from the key of its name; a missing key reads as NULL): one
+# round trip, and the same statement whatever the batch's size, so psycopg prepares it once. Being text, it sets
+# `updated_at` itself, as the ORM's onupdate does for the SQLite statement.
 # (As arrays, the explanations' quotes would be escaped one by one in Python.) The planner cannot see how
 # many rows a JSON document holds; the cases' ids as an array make it find the cases by their key.
 _STORE = text("""
@@ -341,10 +344,11 @@ WITH decided AS (
     RETURNING case_id, id),
 routed AS (
     UPDATE cases SET assignee_id = r.assignee_id, offered_to_id = r.offered_to_id, status = r.status,
-                     slot_channel = r.slot_channel, last_activity_at = coalesce(r.active, cases.last_activity_at)
+                     slot_channel = r.slot_channel, last_activity_at = coalesce(r.b_active, cases.last_activity_at),
+                     updated_at = :now
     FROM json_to_recordset(CAST(:cases AS json))
          AS r(b_case integer, assignee_id integer, offered_to_id integer, status varchar, slot_channel varchar,
-              active timestamptz)
+              b_active timestamptz)
     WHERE cases.id = ANY(CAST(:case_ids AS integer[])) AND cases.id = r.b_case)
 SELECT case_id, id FROM decided
 """)
@@ -465,11 +469,14 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
         if row.presence != Presence.AVAILABLE:
             for channel in Channel:
                 batch.change(row.user_id, channel, presence=row.presence, last_assigned_at=row.last_assigned_at)
+    assigned = {user_id for user_id, _channel in stands}
     for slot in slots:
         row = rows.get(slot)
-        taken = wanted[slot] if slot in stands else 0
-        batch.change(*slot, slots=row.slots if row else 0, used=(row.used if row else 0) + taken,
-                     **({"last_assigned_at": now} if taken else {}))
+        if row is None:                     # the capacity row is gone: no slot there
+            batch.change(*slot, slots=0, used=0)
+            continue
+        batch.change(*slot, slots=row.slots, used=row.used + (wanted[slot] if slot in stands else 0),
+                     last_assigned_at=now if slot[0] in assigned else row.last_assigned_at)
     lost = []
     for choice in choices:
         if choice.pick is None:
@@ -584,7 +591,7 @@ def _show_loaded(session: Session, loads: Counter, routed: list[dict], now: date
 
 _WAITING = (select(*_CASE_COLUMNS)
             .where(Case.queue_id == bindparam("queue_id"), WAITING)
-            .order_by(Case.priority.desc(), Case.queued_at).limit(bindparam("limit"))
+            .order_by(Case.priority.desc(), Case.queued_at, Case.id).limit(bindparam("limit"))
             .with_for_update(skip_locked=True))
 
 
@@ -694,7 +701,8 @@ def set_presence(session: Session, user_id: int, presence: Presence, now: dateti
     Idempotent for an unchanged presence. Flushes; the caller commits.
     """
     now = now or utcnow()
-    session.execute(select(UserCapacity.channel).where(UserCapacity.user_id == user_id).with_for_update()).all()
+    session.execute(select(UserCapacity.channel).where(UserCapacity.user_id == user_id)
+                    .order_by(UserCapacity.channel).with_for_update()).all()
     old = session.execute(select(User.presence).where(User.id == user_id).with_for_update()).scalar_one_or_none()
     if old is None:
         raise RoutingError(f"no user {user_id}")
@@ -752,7 +760,7 @@ def _probe_arm(n: int):
                    or_(Case.language.in_(bindparam("languages", expanding=True)), Case.language.is_(None)),
                    or_(~bindparam(f"relaxed_only_{n}"), Case.is_skill_relaxed),
                    or_(Case.channel.not_in(tuple(OFFER_CHANNELS)), ~declined))
-            .order_by(Case.queued_at).limit(bindparam("limit")))
+            .order_by(Case.queued_at, Case.id).limit(bindparam("limit")))
 
 
 @functools.lru_cache(maxsize=16)

@@ -67,6 +67,29 @@ def test_an_email_goes_to_the_least_loaded_agent_who_speaks_its_language(db_sess
         "1 of 8 email slots used; 2 others considered, 1 offline, 1 without Spanish.")
 
 
+def test_a_routed_case_is_stored_with_its_holder_slot_activity_and_update_time(db_session, benefits):
+    """Read back from the database, not from the session's objects: an assigned case is active as of the
+    decision; an offered one keeps its last activity (nobody has it yet). Both are marked updated."""
+    _queue, maria, _james, _away = benefits
+    email = open_case(db_session, "benefits", language="es")
+    chat = open_case(db_session, "benefits", channel=Channel.CHAT, language="es")
+    earlier = utcnow() - timedelta(hours=1)
+    for case in (email, chat):
+        case.last_activity_at = case.updated_at = earlier
+    db_session.commit()
+    now = utcnow()
+    engine.route_case(db_session, email.id, now)
+    engine.route_case(db_session, chat.id, now)
+    db_session.commit()
+    db_session.expire_all()
+    stored = {row.id: row for row in db_session.execute(
+        select(Case.id, Case.assignee_id, Case.offered_to_id, Case.slot_channel, Case.last_activity_at,
+               Case.updated_at).where(Case.id.in_([email.id, chat.id])))}
+    assert tuple(stored[email.id])[1:5] == (maria.id, None, Channel.EMAIL, now)
+    assert tuple(stored[chat.id])[1:5] == (None, maria.id, Channel.CHAT, earlier)
+    assert stored[email.id].updated_at >= now and stored[chat.id].updated_at >= now
+
+
 def test_round_robin_and_best_match_pick_by_their_own_measure(db_session):
     rr = make_routed_queue(db_session, "licences", strategy="round_robin")
     best = make_routed_queue(db_session, "tax", skills=[("tax", True)], strategy="best_match")

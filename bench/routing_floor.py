@@ -21,11 +21,11 @@ agents, and take the picks where all of them fit and the agent is available, ret
 decisions (RETURNING their ids) and the cases of the picks that stand, in one statement; and the commit. Before
 252c6a4 the engine locked the picked capacity rows and read their agents' presence first, then took the slots
 unguarded, and the floor did too; before 741208a it wrote the decisions and the cases in two statements, and
-before ec190a7 it claimed in two (and gave back the slots of agents who had gone away in a third). A transaction's latency runs from its first statement to its commit. Each
-process routes its own queues (queue number modulo processes); agents are in several queues, so the processes
-share them. Between transactions, untimed, a process resolves up to `--batch` assigned cases of the queue and
-now and then empties the agents who are full, so that there is always room. A round that deadlocks with the
-other process is run again and counted.
+before ec190a7 it claimed in two (and gave back the slots of agents who had gone away in a third). A
+transaction's latency runs from its first statement to its commit. Each process routes its own queues (queue
+number modulo processes); agents are in several queues, so the processes share them. Between transactions,
+untimed, a process resolves up to `--batch` assigned cases of the queue and now and then empties the agents who
+are full, so that there is always room. A round that deadlocks with the other process is run again and counted.
 """
 import argparse
 import json

@@ -2,7 +2,18 @@
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, ForeignKey, Index, LargeBinary, String, Text, UniqueConstraint, and_, false, literal_column
+from sqlalchemy import (
+    BigInteger,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    and_,
+    false,
+    literal_column,
+)
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from models.base import Base, IntEnumType, enum_type, utcnow
@@ -109,7 +120,8 @@ class Case(Base):
 
 # A case waiting to be routed: new, neither assigned nor offered. Its status is written out, not bound, so that
 # the planner can match a query that says this to the index below, prepared or not.
-WAITING = and_(Case.status == literal_column("'new'"), Case.assignee_id.is_(None), Case.offered_to_id.is_(None))
+WAITING = and_(Case.status == literal_column(f"'{CaseStatus.NEW.value}'"), Case.assignee_id.is_(None),
+               Case.offered_to_id.is_(None))
 # Routing's walk of a queue's waiting cases, best first (priority, then the longest wait). It holds the waiting
 # cases only, so the walk does not grow with the queue's history of resolved and closed cases.
 Index("ix_cases_waiting", Case.queue_id, Case.priority.desc(), Case.queued_at, Case.id,

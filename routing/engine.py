@@ -277,10 +277,15 @@ def _release_slot(session: Session, case) -> int | None:
     return holder
 
 
-def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
-    """Recount the slots `user_id` holds from their cases and store the counts. Flushes; idempotent."""
+def _lock_capacity_rows(session: Session, user_id: int) -> None:
+    """Lock the agent's capacity rows in channel order, the order the claim (`_TAKE_FREE`) locks them in."""
     session.execute(select(UserCapacity.channel).where(UserCapacity.user_id == user_id)
                     .order_by(UserCapacity.channel).with_for_update()).all()
+
+
+def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
+    """Recount the slots `user_id` holds from their cases and store the counts. Flushes; idempotent."""
+    _lock_capacity_rows(session, user_id)
     holder = func.coalesce(Case.offered_to_id, Case.assignee_id)
     counts = dict(session.execute(select(Case.slot_channel, func.count())
                                   .where(holder == user_id, Case.slot_channel.is_not(None))
@@ -574,8 +579,11 @@ def _store(session: Session, rows: list[dict], routed: list[dict], now: datetime
 
 
 def _json_value(value: Any) -> str:
-    """The enums and datetimes of `_store`'s rows as JSON text that PostgreSQL reads back as the columns' values."""
-    return value.isoformat() if isinstance(value, datetime) else value.value
+    """The datetimes of `_store`'s rows as JSON text that PostgreSQL reads back as timestamps (the enums are
+    StrEnums, which JSON writes as their values)."""
+    if isinstance(value, datetime):
+        return value.isoformat()
+    raise TypeError(f"{type(value).__name__} cannot go into _STORE's JSON")
 
 
 def _show_loaded(session: Session, loads: Counter, routed: list[dict], now: datetime) -> None:
@@ -701,8 +709,7 @@ def set_presence(session: Session, user_id: int, presence: Presence, now: dateti
     Idempotent for an unchanged presence. Flushes; the caller commits.
     """
     now = now or utcnow()
-    session.execute(select(UserCapacity.channel).where(UserCapacity.user_id == user_id)
-                    .order_by(UserCapacity.channel).with_for_update()).all()
+    _lock_capacity_rows(session, user_id)
     old = session.execute(select(User.presence).where(User.id == user_id).with_for_update()).scalar_one_or_none()
     if old is None:
         raise RoutingError(f"no user {user_id}")

@@ -28,8 +28,14 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
   transaction; `route_waiting` and `route_cases` route a batch in one transaction (a burst, many freed
   slots, an intake batch) and run through `dispatch.perform` as well.
 - Queue profiles and each queue's agents' names, languages and skill levels come from `routing.roster`,
-  kept per process and dropped whenever a trigger changes the staffing token; presence, slots and loads,
-  which change all the time, are read fresh in every transaction.
+  kept per process and dropped whenever a trigger changes the staffing token. Presence and loads change all
+  the time, in every process. On PostgreSQL a pool is built from the process's copy of them
+  (`roster.Loads`), read again once it is `settings.loads_max_age_seconds` old, and given every value this
+  process learns: each claim's rows, each freed slot, each presence change, and the freed agent `fill` reads.
+  A copy that is behind cannot break an invariant: the claim checks every pick against the locked row and
+  agent. It can only rank less well for that long. And a case is never left waiting on a copy: when a case
+  finds nobody on one, the transaction reads its pools afresh and chooses again (`_Batch.read_again`). On
+  SQLite every transaction reads them, as it has no claim.
 - The hot path runs prebuilt statements on the session's connection (`models.db.execute_core`). Once the
   roster is kept, a batch of one queue on PostgreSQL is six statements and the commit, whatever its size:
   lock the cases, the staffing token, the agents, their declines (chat and phone), the claim, the writes.
@@ -45,6 +51,7 @@ Each function returns `Effects`: what the caller announces (signals) and schedul
 import functools
 import json
 import logging
+import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -171,12 +178,14 @@ _DECLINED = select(RoutingDecision.case_id, RoutingDecision.user_id, RoutingDeci
 
 @dataclass(frozen=True)
 class _Agents:
-    """A queue's active agents as read once: their presence and last assignment now, their slots on the
-    channels asked for, and what the roster keeps of them (names, languages, levels)."""
+    """A queue's active agents: their presence and last assignment, their slots on the channels asked for
+    (read now, or as this process's copy has them when `copied`), and what the roster keeps of them (names,
+    languages, levels)."""
 
     members: dict[int, tuple[str, datetime | None]]           # user -> (presence, last assigned)
-    slots: dict[tuple[int, Channel], tuple[int, int]]          # (user, channel) -> (slots, used)
+    slots: dict[tuple[int, Channel], tuple[int, int]]          # (user, channel) -> (slots, used), for any agent
     staff: roster.Staff
+    copied: bool
 
 
 _NO_SKILLS = MappingProxyType({})
@@ -184,20 +193,41 @@ _NO_SLOTS = (0, 0)
 
 
 def _agents(session: Session, staffing: roster.Roster, queue: roster.QueueProfile,
-            channels: tuple[Channel, ...]) -> _Agents:
-    members, slots = {}, {}
-    rows = execute_core(session, _loads(channels), {"queue_id": queue.id}).all()
-    for user_id, presence, last_assigned_at, *capacities in rows:
-        members[user_id] = (presence, last_assigned_at)
+            channels: tuple[Channel, ...], copy: bool) -> _Agents:
+    """The queue's agents on `channels`: read, or where `copy` allows, taken from the process's copy
+    (`staffing.loads`) while it is fresh enough (`settings.loads_max_age_seconds`). A copy is read again on
+    every channel at once, for the next transactions to find them all."""
+    loads = staffing.loads
+    reading = channels
+    if copy:
+        reading = _ALL_CHANNELS if loads.stale(queue.id, channels, settings.current.loads_max_age_seconds) else ()
+    read = _read_loads(session, loads, queue.id, reading) if reading else None
+    staff = staffing.staff(session, queue, read or frozenset())
+    # A member deactivated or taken off the queue between this read and the roster's (READ COMMITTED): the
+    # later read is the newer, so they are no longer the queue's.
+    user_ids = staff.names.keys() if read is None else read & staff.names.keys()
+    members = {user_id: loads.agents[user_id] for user_id in user_ids if user_id in loads.agents}
+    return _Agents(members, loads.slots, staff, read is None)
+
+
+_ALL_CHANNELS = tuple(sorted(Channel, key=lambda c: c.value))
+
+
+def _read_loads(session: Session, loads: roster.Loads, queue_id: int, channels: tuple[Channel, ...]) -> set[int]:
+    """Read the queue's active agents' presence and loads on `channels` into `loads`; returns who they are."""
+    read_at = time.monotonic()
+    members = set()
+    for user_id, presence, last_assigned_at, *capacities in execute_core(session, _loads(channels),
+                                                                          {"queue_id": queue_id}).all():
+        members.add(user_id)
+        loads.agents[user_id] = (presence, last_assigned_at)
         for channel, count, used in zip(channels, capacities[::2], capacities[1::2]):
-            if count is not None:
-                slots[(user_id, channel)] = (count, used)
-    staff = staffing.staff(session, queue, members.keys())
-    if not staff.names.keys() >= members.keys():
-        # A member deactivated or taken off the queue between this read and the roster's (READ COMMITTED):
-        # the later read is the newer, so they are no longer the queue's.
-        members = {user_id: member for user_id, member in members.items() if user_id in staff.names}
-    return _Agents(members, slots, staff)
+            if count is None:
+                loads.slots.pop((user_id, channel), None)
+            else:
+                loads.slots[(user_id, channel)] = (count, used)
+    loads.read(queue_id, channels, read_at)
+    return members
 
 
 def _candidates(agents: _Agents, channel: Channel) -> list[rules.Candidate]:
@@ -269,10 +299,13 @@ def _release_slot(session: Session, case) -> int | None:
     holder = case.offered_to_id or case.assignee_id
     if case.slot_channel is None or holder is None:
         return None
-    session.execute(update(UserCapacity)
-                    .where(UserCapacity.user_id == holder, UserCapacity.channel == case.slot_channel,
-                           UserCapacity.used > 0)
-                    .values(used=UserCapacity.used - 1))
+    row = session.execute(update(UserCapacity)
+                          .where(UserCapacity.user_id == holder, UserCapacity.channel == case.slot_channel,
+                                 UserCapacity.used > 0)
+                          .values(used=UserCapacity.used - 1)
+                          .returning(UserCapacity.slots, UserCapacity.used)).one_or_none()
+    if row is not None:
+        roster.kept_loads().slots[(holder, case.slot_channel)] = (row.slots, row.used)
     session.execute(update(Case).where(Case.id == case.id).values(slot_channel=None))
     return holder
 
@@ -290,9 +323,13 @@ def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
     counts = dict(session.execute(select(Case.slot_channel, func.count())
                                   .where(holder == user_id, Case.slot_channel.is_not(None))
                                   .group_by(Case.slot_channel)).all())
+    loads = roster.kept_loads()
     for channel in Channel:
-        session.execute(update(UserCapacity).where(UserCapacity.user_id == user_id, UserCapacity.channel == channel)
-                        .values(used=counts.get(channel, 0)))
+        slots = session.execute(update(UserCapacity)
+                                .where(UserCapacity.user_id == user_id, UserCapacity.channel == channel)
+                                .values(used=counts.get(channel, 0)).returning(UserCapacity.slots)).scalar()
+        if slots is not None:
+            loads.slots[(user_id, channel)] = (slots, counts.get(channel, 0))
     return counts
 
 
@@ -300,7 +337,7 @@ def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
 
 
 def _explanation(queue: roster.QueueProfile, need: rules.Need, evaluation: rules.Evaluation,
-                 pick: rules.Candidate | None, declined: frozenset[int]) -> dict:
+                 pick: rules.Candidate | None, declined: frozenset[int], loads_age: float) -> dict:
     skill_codes = {s.skill_id: s.code for s in queue.skills}
     explanation = {
         "strategy": queue.strategy, "channel": need.channel, "language": need.language,
@@ -313,6 +350,7 @@ def _explanation(queue: roster.QueueProfile, need: rules.Need, evaluation: rules
         "scores": [{"user_id": r.candidate.user_id, "score": round(r.score, 3), "used": r.candidate.used,
                     "slots": r.candidate.slots} for r in evaluation.ranked[:5]],
         "declined": sorted(declined),
+        "loads_age_ms": round(loads_age * 1000),      # how old the pool's presence and loads were, if a copy
     }
     if pick is not None:
         explanation["pick"] = {"user_id": pick.user_id, "name": pick.name, "languages": list(pick.languages),
@@ -399,32 +437,54 @@ class _Batch:
             self.channels[case.queue_id].add(case.channel)
         self.agents: dict[int, _Agents] = {}
         self.pools: dict[tuple[int, Channel], list[rules.Candidate]] = {}
-        self.places: dict[tuple[int, Channel], list[tuple[list[rules.Candidate], int]]] = defaultdict(list)
+        self.index: dict[tuple[int, Channel], dict[int, int]] = {}      # pool -> user -> place in it
+        self.on_channel: dict[Channel, list[tuple[int, Channel]]] = defaultdict(list)   # the pools of a channel
         self.serialised = serialises_writers(session.connection())     # what it read is exact: no claim needed
+        # Whether pools may come from the process's copy of the loads: where the claim checks every pick.
+        self.copy = not self.serialised
 
     def queue(self, queue_id: int) -> roster.QueueProfile:
         return self.roster.queue(self.session, queue_id)
 
     def pool(self, queue: roster.QueueProfile, channel: Channel) -> list[rules.Candidate]:
-        pool = self.pools.get((queue.id, channel))
+        key = (queue.id, channel)
+        pool = self.pools.get(key)
         if pool is None:
             if queue.id not in self.agents:
                 self.agents[queue.id] = _agents(self.session, self.roster, queue,
-                                                tuple(sorted(self.channels[queue.id], key=lambda c: c.value)))
-            pool = self.pools[(queue.id, channel)] = _candidates(self.agents[queue.id], channel)
-            for n, candidate in enumerate(pool):
-                known = self.places.get((candidate.user_id, channel))
-                if known:                   # in a pool read earlier: the load this transaction gave them
-                    earlier = known[0][0][known[0][1]]
-                    pool[n] = candidate._replace(presence=earlier.presence, slots=earlier.slots, used=earlier.used,
-                                                 last_assigned_at=earlier.last_assigned_at)
-                self.places[(candidate.user_id, channel)].append((pool, n))
+                                                tuple(sorted(self.channels[queue.id], key=lambda c: c.value)),
+                                                self.copy)
+            pool = self.pools[key] = _candidates(self.agents[queue.id], channel)
+            index = self.index[key] = {candidate.user_id: n for n, candidate in enumerate(pool)}
+            for earlier in self.on_channel[channel]:      # an agent of two queues: the load this transaction gave them
+                earlier_pool, earlier_index = self.pools[earlier], self.index[earlier]
+                for user_id in index.keys() & earlier_index.keys():
+                    known, n = earlier_pool[earlier_index[user_id]], index[user_id]
+                    pool[n] = pool[n]._replace(presence=known.presence, slots=known.slots, used=known.used,
+                                               last_assigned_at=known.last_assigned_at)
+            self.on_channel[channel].append(key)
         return pool
 
     def change(self, user_id: int, channel: Channel, **values) -> None:
         """Give the agent's entry on `channel` new values in every pool it is in (an agent of two queues)."""
-        for pool, n in self.places.get((user_id, channel), ()):
-            pool[n] = pool[n]._replace(**values)
+        for key in self.on_channel.get(channel, ()):
+            n = self.index[key].get(user_id)
+            if n is not None:
+                pool = self.pools[key]
+                pool[n] = pool[n]._replace(**values)
+
+    def read_again(self, choices: list["_Choice"]) -> list["_Choice"]:
+        """The choices that found nobody, if a pool of theirs came from the process's copy of the loads: the
+        transaction's pools are dropped, to be read afresh (with every claim made so far in them), for those
+        choices to be made again. So that nobody is never decided on a copy that may be behind."""
+        unpicked = [c for c in choices if c.pick is None and self.agents[c.queue.id].copied]
+        if unpicked:
+            self.copy = False
+            self.agents.clear()
+            self.pools.clear()
+            self.index.clear()
+            self.on_channel.clear()
+        return [c for c in choices if c.pick is None] if unpicked else []
 
 
 @dataclass
@@ -437,6 +497,8 @@ class _Choice:
     declined: frozenset[int]
     evaluation: rules.Evaluation | None = None
     pick: rules.Candidate | None = None
+    loads_age: float = 0.0
+
 
     @property
     def slot(self) -> tuple[int, Channel]:
@@ -447,6 +509,7 @@ def _choose(batch: _Batch, choice: _Choice, now: datetime) -> None:
     """Rank the case's pool as it stands and give the best agent the case's slot in memory."""
     pool = batch.pool(choice.queue, choice.case.channel)
     choice.evaluation = rules.evaluate(choice.queue.strategy, choice.need, pool, choice.declined)
+    choice.loads_age = batch.roster.loads.age(choice.queue.id, choice.case.channel)
     choice.pick = choice.evaluation.ranked[0].candidate if choice.evaluation.ranked else None
     if choice.pick is not None:
         batch.change(*choice.slot, used=choice.pick.used + 1, last_assigned_at=now)
@@ -470,6 +533,7 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
         "k_users": [u for u, _c in slots], "k_channels": [c.value for _u, c in slots],
         "k_counts": [wanted[slot] for slot in slots], "now": now}).all()}
     stands = {slot: row.used for slot, row in rows.items() if row.took}
+    loads = batch.roster.loads
     for row in rows.values():
         if row.presence != Presence.AVAILABLE:
             for channel in Channel:
@@ -479,9 +543,14 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
         row = rows.get(slot)
         if row is None:                     # the capacity row is gone: no slot there
             batch.change(*slot, slots=0, used=0)
+            loads.slots.pop(slot, None)
             continue
-        batch.change(*slot, slots=row.slots, used=row.used + (wanted[slot] if slot in stands else 0),
-                     last_assigned_at=now if slot[0] in assigned else row.last_assigned_at)
+        used, last_assigned_at = row.used + (wanted[slot] if slot in stands else 0), row.last_assigned_at
+        if slot[0] in assigned:
+            last_assigned_at = now
+        batch.change(*slot, slots=row.slots, used=used, last_assigned_at=last_assigned_at)
+        loads.slots[slot] = (row.slots, used)
+        loads.agents[slot[0]] = (row.presence, last_assigned_at)
     lost = []
     for choice in choices:
         if choice.pick is None:
@@ -508,14 +577,15 @@ def _route_locked(session: Session, cases: list, now: datetime, staffing: roster
     while pending:
         for choice in pending:
             _choose(batch, choice, now)
-        pending = _claim(batch, pending, now)
+        pending = _claim(batch, pending, now) or batch.read_again(choices)
     return _write(session, choices, now, take_slots=batch.serialised)
 
 
 def _decision_row(choice: _Choice, now: datetime) -> dict:
     case, queue, pick = choice.case, choice.queue, choice.pick
     row = {"case_id": case.id, "queue_id": case.queue_id, "strategy": queue.strategy, "created_at": now,
-           "explanation": _explanation(queue, choice.need, choice.evaluation, pick, choice.declined),
+           "explanation": _explanation(queue, choice.need, choice.evaluation, pick, choice.declined,
+                                        choice.loads_age),
            "kind": DecisionKind.ASSIGNMENT, "user_id": pick and pick.user_id, "expires_at": None}
     if pick is None:
         return row | {"outcome": DecisionOutcome.NO_CANDIDATE, "rule": "nobody eligible with a free slot"}
@@ -710,12 +780,15 @@ def set_presence(session: Session, user_id: int, presence: Presence, now: dateti
     """
     now = now or utcnow()
     _lock_capacity_rows(session, user_id)
-    old = session.execute(select(User.presence).where(User.id == user_id).with_for_update()).scalar_one_or_none()
-    if old is None:
+    agent = session.execute(select(User.presence, User.last_assigned_at, User.is_active)
+                            .where(User.id == user_id).with_for_update()).one_or_none()
+    if agent is None:
         raise RoutingError(f"no user {user_id}")
-    if old is presence:
+    if agent.presence is presence:
         return Effects()
     session.execute(update(User).where(User.id == user_id).values(presence=presence, presence_changed_at=now))
+    if agent.is_active:
+        roster.kept_loads().agents[user_id] = (presence.value, agent.last_assigned_at)
     effects = Effects(presence=[(user_id, presence.value, now)])
     if presence is Presence.AVAILABLE:
         reconcile(session, user_id)
@@ -777,9 +850,19 @@ def _probes(count: int):
 
 
 # The agent with their capacity rows: a row per channel, or one of NULL channel columns.
-_AGENT = (select(User.presence, roster.LANGUAGES_TEXT, UserCapacity.channel, UserCapacity.slots, UserCapacity.used)
+_AGENT = (select(User.presence, User.last_assigned_at, roster.LANGUAGES_TEXT, UserCapacity.channel,
+                 UserCapacity.slots, UserCapacity.used)
           .outerjoin(UserCapacity, UserCapacity.user_id == User.id)
           .where(User.id == bindparam("user_id"), User.is_active))
+
+
+def _seen_agent(loads: roster.Loads, user_id: int, rows: list) -> None:
+    """Keep the agent as `_AGENT` just read them in the process's loads: the freed agent `fill` routes for
+    is then ranked as they are, whoever freed the slot."""
+    loads.agents[user_id] = (rows[0].presence.value, rows[0].last_assigned_at)
+    for row in rows:
+        if row.channel is not None:
+            loads.slots[(user_id, row.channel)] = (row.slots, row.used)
 
 
 def _waiting_case_ids(session: Session, servable: tuple[roster.Servable, ...], user_id: int,
@@ -816,6 +899,7 @@ def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects
     if not spare:
         return Effects()
     staffing = roster.current(session)
+    _seen_agent(staffing.loads, user_id, rows)
     waiting = _waiting_case_ids(session, staffing.servable(session, user_id), user_id, spare,
                                 list(roster.languages(rows[0].languages)), 3)
     for case_id in waiting:
@@ -889,8 +973,14 @@ def assign_manually(session: Session, case_id: int, user_id: int, by_user_id: in
     capacity = update(UserCapacity).where(UserCapacity.user_id == user_id, UserCapacity.channel == case.channel)
     if not force:
         capacity = capacity.where(UserCapacity.used < UserCapacity.slots)
-    if session.execute(capacity.values(used=UserCapacity.used + 1)).rowcount != 1:
+    taken = session.execute(capacity.values(used=UserCapacity.used + 1)
+                            .returning(UserCapacity.slots, UserCapacity.used)).one_or_none()
+    if taken is None:
         raise RoutingError(f"user {user_id} has no free {case.channel.value} slot")
+    loads = roster.kept_loads()
+    loads.slots[(user_id, case.channel)] = (taken.slots, taken.used)
+    if user_id in loads.agents:
+        loads.agents[user_id] = (loads.agents[user_id][0], now)
     effects = Effects()
     if case.offered_to_id is not None:
         effects.closed_offers += _cancel_open_offers(session, case.id, now)

@@ -50,7 +50,9 @@ def _routed(decision: RoutingDecision, explanation: dict) -> str:
     text = f"{_OUTCOME_WORDS[decision.outcome]} {pick['name']}: {_why(explanation)}"
     text += f"; {others} others considered" if others != 1 else "; 1 other considered"
     filters = _filters(explanation)
-    return text + (", " + ", ".join(filters) if filters else "") + "."
+    text += (", " + ", ".join(filters) if filters else "")
+    age = explanation.get("loads_age_ms", 0) // 1000
+    return text + (f" (the others' presence and loads as seen {age} s before)" if age else "") + "."
 
 
 def _no_candidate(explanation: dict) -> str:

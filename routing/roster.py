@@ -1,7 +1,7 @@
 """What routing keeps of the staffing between transactions, per process: each queue's profile (strategy,
 priority, skill needs, overflow), each queue's active agents with their names, languages and levels in the
-queue's skills, and each agent's servable queues. Presence and loads are not kept: they change all the time,
-and the engine reads them fresh in every transaction.
+queue's skills, and each agent's servable queues; and, apart from the staffing, the agents' presence and
+loads as this process last saw them (`Loads`).
 
 What is kept is valid for one token of `staffing_version`, which triggers change with every write to those
 tables (`models.routing.StaffingVersion`). A routing transaction reads the token first (`current`); a new
@@ -10,20 +10,29 @@ the token, so it is at least as new as the token it is kept under. A roster is o
 changed, and a new token replaces the whole object, so threads of one process can share it.
 
 Without the token row (a database made by hand) nothing is kept and every transaction reads afresh.
+
+Presence and loads change all the time, in every process, so what `Loads` holds is a copy that may be behind:
+the engine trusts it only where a stale value is harmless (see `routing.engine`): for picking an agent,
+which the claim then checks against the locked row, and never for deciding that nobody can take a case.
+Every value routing learns (a read, a claim, a freed slot, a presence change) goes into it at once, and a
+queue's agents are read again once their copy is `max_age` old.
 """
 import functools
 import json
+import math
+import time
 from collections import defaultdict
 from collections.abc import Callable
 from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Text, bindparam, cast, select
 from sqlalchemy.exc import NoResultFound
 from sqlalchemy.orm import Session
 
-from models import Queue, QueueMember, QueueSkill, Skill, StaffingVersion, User, UserSkill
+from models import Channel, Queue, QueueMember, QueueSkill, Skill, StaffingVersion, User, UserSkill
 from models.db import execute_core
 from routing import rules
 
@@ -123,11 +132,37 @@ def _read_servable(session: Session, user_id: int) -> tuple[Servable, ...]:
                  if not any(n.is_essential for n in needs))
 
 
+class Loads:
+    """The agents' presence and loads as this process last saw them, and when it last read each queue's
+    agents on each channel. Single values are replaced whole, so threads can share it (a lost race only
+    leaves a value older than it could be, which the engine allows for)."""
+
+    def __init__(self):
+        self.agents: dict[int, tuple[str, datetime | None]] = {}     # user -> (presence, last assigned)
+        self.slots: dict[tuple[int, Channel], tuple[int, int]] = {}   # (user, channel) -> (slots, used)
+        self._read_at: dict[tuple[int, Channel], float] = {}          # (queue, channel) -> time.monotonic()
+
+    def stale(self, queue_id: int, channels: tuple[Channel, ...], max_age: float) -> tuple[Channel, ...]:
+        """Those of `channels` whose copy for the queue's agents is missing or more than `max_age` seconds old."""
+        now = time.monotonic()
+        return tuple(c for c in channels if now - self._read_at.get((queue_id, c), -math.inf) > max_age)
+
+    def age(self, queue_id: int, channel: Channel) -> float:
+        """Seconds since the queue's agents were last read on `channel`."""
+        return time.monotonic() - self._read_at.get((queue_id, channel), -math.inf)
+
+    def read(self, queue_id: int, channels: tuple[Channel, ...], read_at: float) -> None:
+        """Note that the queue's agents were read on `channels` at `read_at` (a `time.monotonic()`)."""
+        for channel in channels:
+            self._read_at[(queue_id, channel)] = read_at
+
+
 class Roster:
-    """The staffing as of one token, read on first use."""
+    """The staffing as of one token, read on first use, and the agents' loads seen under it."""
 
     def __init__(self, token: int | None):
         self.token = token
+        self.loads = Loads()
         self._queues: dict[int, QueueProfile] = {}
         self._staff: dict[int, Staff] = {}
         self._servable: dict[int, tuple[Servable, ...]] = {}
@@ -158,6 +193,11 @@ class Roster:
 
 
 _kept = Roster(None)
+
+
+def kept_loads() -> Loads:
+    """The loads of the roster this process keeps now, for steps that learn a value outside a routing batch."""
+    return _kept.loads
 
 
 def current(session: Session) -> Roster:

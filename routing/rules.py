@@ -5,7 +5,7 @@ capacity, declined (already declined or let the offer time out). The eligible re
 queue's strategy; ties fall to the agent who waited longest for work, then to the lowest id, so the
 outcome never depends on the order rows came back in.
 """
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from functools import cached_property
@@ -82,13 +82,18 @@ class Evaluation:
 def score(strategy: str, need: Need, candidate: Candidate) -> float:
     """Higher is better. least_loaded: spare slots; round_robin: seconds since the last assignment;
     best_match: skill levels above the minimum (all the queue's skills count, relaxed or not)."""
+    return scorer(strategy, need)(candidate)
+
+
+def scorer(strategy: str, need: Need) -> Callable[[Candidate], float]:
+    """`score` for one strategy and need, as a function of the candidate alone: made once per case."""
     if strategy == ROUND_ROBIN:
-        last = candidate.last_assigned_at or _NEVER
-        return -last.timestamp()
+        return lambda candidate: -(candidate.last_assigned_at or _NEVER).timestamp()
     if strategy == BEST_MATCH:
-        return float(sum(candidate.skills.get(s.skill_id, 0) - s.min_level + 1 for s in need.skills
-                         if candidate.skills.get(s.skill_id, 0) >= s.min_level))
-    return float(candidate.spare)
+        needs = tuple((s.skill_id, s.min_level) for s in need.skills)
+        return lambda candidate: float(sum(level - min_level + 1 for skill_id, min_level in needs
+                                           if (level := candidate.skills.get(skill_id, 0)) >= min_level))
+    return lambda candidate: float(candidate.slots - candidate.used)
 
 
 def _rank_key(ranked: Ranked) -> tuple:
@@ -126,7 +131,8 @@ def evaluate(strategy: str, need: Need, candidates: Iterable[Candidate],
             refused.append(candidate)
         else:
             eligible.append(candidate)
-    ranked = [Ranked(candidate, score(strategy, need, candidate)) for candidate in eligible]
+    score_of = scorer(strategy, need)
+    ranked = [Ranked(candidate, score_of(candidate)) for candidate in eligible]
     ranked.sort(key=_rank_key)
     return Evaluation(ranked, filtered)
 

@@ -2,7 +2,19 @@
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import Case, Channel, Presence, QueueSkill, Role, Skill, UserCapacity, UserSkill
+from models import (
+    Case,
+    Channel,
+    Presence,
+    QueueSkill,
+    Role,
+    Skill,
+    UserCapacity,
+    UserSkill,
+    init_engine,
+    migrate,
+    transaction,
+)
 from tests.factories import make_case, make_category, make_queue, make_user
 
 
@@ -46,3 +58,16 @@ def open_case(session: Session, queue_code: str, channel=Channel.EMAIL, **kw) ->
 def slots_held(session: Session, user_id: int, channel: Channel) -> int:
     holder = func.coalesce(Case.offered_to_id, Case.assignee_id)
     return session.execute(select(func.count()).where(holder == user_id, Case.slot_channel == channel)).scalar_one()
+
+
+def maria_and_james(database_url: str, cases: int) -> dict:
+    """Commit, in a new database at `database_url`: Maria (first by id, so she wins a tie) and James, two email
+    slots each, in one least-loaded queue, and `cases` waiting cases, oldest first."""
+    migrate.upgrade(database_url)
+    init_engine(database_url)
+    with transaction() as session:
+        queue = make_routed_queue(session, "streets")
+        maria = make_agent(session, "Maria Garcia", [queue], capacity={"email": 2})
+        james = make_agent(session, "James Okafor", [queue], capacity={"email": 2})
+        opened = [open_case(session, "streets") for _ in range(cases)]
+        return {"maria": maria.id, "james": james.id, "cases": [c.id for c in opened]}

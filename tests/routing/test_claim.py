@@ -19,13 +19,11 @@ from models import (
     User,
     UserCapacity,
     get_engine,
-    init_engine,
-    migrate,
     transaction,
 )
 from routing import engine
 from tests.conftest import engine_name
-from tests.routing.builders import make_agent, make_routed_queue, open_case, slots_held
+from tests.routing.builders import maria_and_james, open_case, slots_held
 
 pytestmark = pytest.mark.skipif(engine_name() != "postgresql",
                                 reason="SQLite serialises writers: nothing can commit between the read and the claim")
@@ -33,16 +31,7 @@ pytestmark = pytest.mark.skipif(engine_name() != "postgresql",
 
 @pytest.fixture
 def centre(scratch_database_url) -> dict:
-    """Committed: Maria (first by id, so she wins a tie) and James, two email slots each, in one queue, and
-    four waiting cases."""
-    migrate.upgrade(scratch_database_url)
-    init_engine(scratch_database_url)
-    with transaction() as session:
-        queue = make_routed_queue(session, "streets")
-        maria = make_agent(session, "Maria Garcia", [queue], capacity={"email": 2})
-        james = make_agent(session, "James Okafor", [queue], capacity={"email": 2})
-        cases = [open_case(session, "streets") for _ in range(4)]
-        return {"maria": maria.id, "james": james.id, "cases": [c.id for c in cases]}
+    return maria_and_james(scratch_database_url, 4)
 
 
 def _after_the_read(monkeypatch, action) -> None:

@@ -126,7 +126,7 @@ def _forgotten(session) -> list[int]:
     for case in waiting:
         queue = staffing.queue(session, case.queue_id)
         need = rules.Need(case.channel.value, case.language, queue.skills, case.is_skill_relaxed)
-        pool = engine._candidates(engine._agents(session, staffing, queue, (case.channel,)), case.channel)
+        pool = engine._candidates(engine._agents(session, staffing, queue, (case.channel,), copy=False), case.channel)
         evaluation = rules.evaluate(queue.strategy, need, pool, engine._declined(session, [case])[case.id])
         if evaluation.ranked:
             found.append(case.id)

@@ -1,0 +1,136 @@
+"""The process's copy of the agents' presence and loads (`routing.roster.Loads`), on PostgreSQL: routing picks
+from it while it is younger than `loads_max_age_seconds`, the claim checks each pick, a case never finds
+nobody on it, and `fill` ranks the agent it routes for as it just read them. "Another process" here is a
+change committed in SQL, which this process's copy cannot learn of. (SQLite reads the loads in every
+transaction.)"""
+import time
+
+import pytest
+from sqlalchemy import select, text
+
+from models import (
+    Case,
+    CaseStatus,
+    Channel,
+    DecisionOutcome,
+    RoutingDecision,
+    UserCapacity,
+    transaction,
+)
+from routing import engine, settings
+from routing.explain import describe
+from tests.conftest import engine_name
+from tests.routing.builders import maria_and_james
+
+pytestmark = pytest.mark.skipif(engine_name() != "postgresql",
+                                reason="SQLite has no claim, so it never routes from a copy")
+
+
+@pytest.fixture
+def centre(scratch_database_url) -> dict:
+    return maria_and_james(scratch_database_url, 6)
+
+
+@pytest.fixture
+def max_age():
+    """Set `loads_max_age_seconds` for the test; the setting is put back after."""
+    before = settings.current
+    yield lambda seconds: settings.configure(loads_max_age_seconds=seconds)
+    settings.current = before
+
+
+def _elsewhere(statement: str, **params) -> None:
+    """Commit `statement` as another process would: nothing in this process's routing sees it happen."""
+    with transaction() as session:
+        session.execute(text(statement), params)
+
+
+def _set_used(user_id: int, used: int) -> None:
+    _elsewhere("UPDATE user_capacities SET used = :used WHERE user_id = :user AND channel = 'email'",
+               used=used, user=user_id)
+
+
+def _route(case_id: int) -> int | None:
+    with transaction() as session:
+        engine.route_case(session, case_id)
+    with transaction() as session:
+        return session.get(Case, case_id).assignee_id
+
+
+def _decision(case_id: int) -> RoutingDecision:
+    with transaction() as session:
+        return session.execute(select(RoutingDecision).where(RoutingDecision.case_id == case_id)
+                               .order_by(RoutingDecision.id.desc()).limit(1)).scalar_one()
+
+
+@pytest.mark.parametrize("seconds, expected", [(60, "james"), (0, "maria")])
+def test_routing_ranks_on_its_copy_until_it_is_max_age_old(centre, max_age, seconds, expected):
+    """After the first case, the copy has Maria 1 of 2 used and James 0. Elsewhere, Maria's slot frees and
+    James takes one. Within the copy's age James still looks the less loaded, and he has room, so the claim
+    lets the pick stand; with an age of 0 the loads are read, and Maria is the less loaded."""
+    max_age(seconds)
+    maria, james, (first, second) = centre["maria"], centre["james"], centre["cases"][:2]
+    assert _route(first) == maria
+    _set_used(maria, 0)
+    _set_used(james, 1)
+    time.sleep(1.05)
+    assert _route(second) == centre[expected]
+    decision = _decision(second)
+    pick = decision.explanation["pick"]
+    assert (pick["used"], pick["slots"]) == (1 if expected == "james" else 0, 2)    # as the claim found it
+    # The case page says how old the others' loads were, once it is a second or more.
+    words = "(the others' presence and loads as seen 1 s before)."
+    with transaction() as session:
+        assert describe(session.merge(decision)).endswith(words) == (expected == "james")
+
+
+def test_a_pick_from_a_copy_that_is_behind_goes_to_the_next_agent_when_the_claim_finds_them_away(centre, max_age):
+    max_age(60)
+    maria, james, (first, second) = centre["maria"], centre["james"], centre["cases"][:2]
+    assert _route(first) == maria                # the copy: Maria 1 of 2, James 0 of 2 and available
+    _elsewhere("UPDATE users SET presence = 'away' WHERE id = :user", user=james)
+    assert _route(second) == maria
+    explanation = _decision(second).explanation
+    assert explanation["filtered_ids"] == {"presence": [james]}
+    with transaction() as session:
+        assert session.get(UserCapacity, (james, Channel.EMAIL)).used == 0
+
+
+def test_a_case_that_finds_nobody_on_the_copy_is_chosen_again_on_loads_read_afresh(centre, max_age):
+    """The copy has both agents full; elsewhere, Maria's two cases are resolved. The case must not be left
+    waiting on the copy's word."""
+    max_age(60)
+    maria, james, cases = centre["maria"], centre["james"], centre["cases"]
+    with transaction() as session:
+        engine.route_cases(session, cases[:4])
+    with transaction() as session:
+        held = session.execute(select(Case.id).where(Case.assignee_id == maria)).scalars().all()
+        assert len(held) == 2 and session.get(UserCapacity, (james, Channel.EMAIL)).used == 2
+    _elsewhere("UPDATE cases SET status = 'resolved', slot_channel = NULL WHERE id = ANY(:ids)", ids=held)
+    _set_used(maria, 0)
+    assert _route(cases[4]) == maria
+    decision = _decision(cases[4])
+    assert decision.outcome is DecisionOutcome.ASSIGNED
+    assert decision.explanation["filtered"] == {"capacity": 1}           # James, as read afresh
+    assert (decision.explanation["pick"]["used"], decision.explanation["pick"]["slots"]) == (0, 2)
+
+
+def test_fill_ranks_the_freed_agent_as_it_read_them_whoever_freed_the_slot(centre, max_age):
+    """Maria is full and James has one slot left in the copy. Elsewhere, Maria's two cases are resolved, and
+    her freed slots pull the next case (`fill`): she has the more room, as `fill` read her, and gets it."""
+    max_age(60)
+    maria, james, cases = centre["maria"], centre["james"], centre["cases"]
+    with transaction() as session:
+        session.get(UserCapacity, (james, Channel.EMAIL)).slots = 3
+    with transaction() as session:
+        engine.route_cases(session, cases[:4])          # Maria 2 of 2, James 2 of 3
+    with transaction() as session:
+        held = session.execute(select(Case.id).where(Case.assignee_id == maria)).scalars().all()
+    _elsewhere("UPDATE cases SET status = 'resolved', slot_channel = NULL WHERE id = ANY(:ids)", ids=held)
+    _set_used(maria, 0)
+    with transaction() as session:
+        effects = engine.fill(session, maria)
+    assert [(c, u) for c, u, _q in effects.assigned] == [(cases[4], maria)]
+    with transaction() as session:
+        assert session.get(Case, cases[4]).status is CaseStatus.ASSIGNED
+        assert session.get(UserCapacity, (james, Channel.EMAIL)).used == 2

@@ -23,7 +23,7 @@ of the attempt that committed. A batch's latency is given whole and per decision
 spent routing), `decisions_per_second` the wall clock with the untimed resolves and accepts.
 
 With --phases the engine's steps are timed too (reading the agents, the declines, building the pools,
-ranking, the explanations, the claim, the writes, the staffing token), in milliseconds per routing
+ranking, the explanations, the claim, the writes), in milliseconds per routing
 transaction; what they leave of a transaction is locking its cases, the commit and the glue. The timers
 cost about a microsecond a call. It also gives the bench process's own CPU time per routing transaction
 (`time.process_time`): the Python side of the transaction, without the database's. `bench.routing_floor`
@@ -68,7 +68,7 @@ from models import (
     transaction,
     utcnow,
 )
-from routing import engine, roster, rules
+from routing import engine, rules
 from routing.dispatch import DEADLOCK
 
 LANGUAGES = ("en", "es", "it", "fr", "pt")
@@ -82,7 +82,7 @@ CHUNK = 10_000
 PHASES = {"agents read": (engine, "_agents"), "declines read": (engine, "_declined"),
           "pools built": (engine, "_candidates"), "ranking": (rules, "evaluate"),
           "explanations (in writes)": (engine, "_explanation"), "claim": (engine, "_claim"),
-          "writes": (engine, "_write"), "staffing token": (roster, "current")}
+          "writes": (engine, "_write")}
 CPU = "python cpu (whole transaction)"   # this process's CPU time in a timed transaction: ours, not the database's
 _deadlocks = 0                       # transactions run again after a deadlock, in this process
 _spent: Counter = Counter()          # phase -> seconds, over the transactions counted, in this process

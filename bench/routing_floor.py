@@ -15,6 +15,9 @@ with a free slot on its channel, and every decision stores the same explanation,
   with their loads on the cases' channels. Then it writes.
 - With `--writes-only`, it writes and nothing else; the cases and agents are chosen before it starts. That is
   what a router would commit if it kept the agents' presence and loads in memory and owned its queues.
+- Since 2026-11-24 (evening) the engine itself reads the staffing token with the cases, and on most
+  transactions takes the agents from its process's copy instead of reading them (`routing.roster.Loads`): it
+  runs between the two modes. The default mode here still reads both, as the engine did before.
 
 The writes are the engine's two statements: its claim (lock the picked capacity rows in order, then their
 agents, and take the picks where all of them fit and the agent is available, returning each row), then the

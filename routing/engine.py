@@ -137,9 +137,10 @@ class Effects:
 
 # ---- reading ---------------------------------------------------------------------------------------
 
+# A case as routing reads it, locking it; with the staffing token, which saves routing a round trip.
 _CASE_COLUMNS = (Case.id, Case.status, Case.channel, Case.language, Case.priority, Case.queue_id,
                  Case.assignee_id, Case.offered_to_id, Case.slot_channel, Case.is_skill_relaxed,
-                 Case.queued_at, Case.entered_queue_at)
+                 Case.queued_at, Case.entered_queue_at, roster.TOKEN)
 
 
 _LOCK_CASE = select(*_CASE_COLUMNS).where(Case.id == bindparam("case_id")).with_for_update()
@@ -431,7 +432,7 @@ class _Batch:
 
     def __init__(self, session: Session, cases: list, staffing: roster.Roster | None = None):
         self.session = session
-        self.roster = staffing or roster.current(session)
+        self.roster = staffing or roster.for_token(cases[0].staffing_token)
         self.channels: dict[int, set[Channel]] = defaultdict(set)       # queue -> the channels its cases need
         for case in cases:
             self.channels[case.queue_id].add(case.channel)
@@ -566,6 +567,8 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
 def _route_locked(session: Session, cases: list, now: datetime, staffing: roster.Roster | None = None) -> Effects:
     """Decide each locked waiting case in turn against its queue's pool (each queue profiled once, its agents
     on a channel read once), claim the slots picked, choose again for the picks that lost, and write it all."""
+    if not cases:
+        return Effects()
     batch = _Batch(session, cases, staffing)
     declined = _declined(session, cases)
     choices = []
@@ -849,9 +852,9 @@ def _probes(count: int):
     return union_all(*(_probe_arm(n).subquery(f"arm_{n}").select() for n in range(count)))
 
 
-# The agent with their capacity rows: a row per channel, or one of NULL channel columns.
+# The agent with their capacity rows (a row per channel, or one of NULL channel columns), and the staffing token.
 _AGENT = (select(User.presence, User.last_assigned_at, roster.LANGUAGES_TEXT, UserCapacity.channel,
-                 UserCapacity.slots, UserCapacity.used)
+                 UserCapacity.slots, UserCapacity.used, roster.TOKEN)
           .outerjoin(UserCapacity, UserCapacity.user_id == User.id)
           .where(User.id == bindparam("user_id"), User.is_active))
 
@@ -898,7 +901,7 @@ def fill(session: Session, user_id: int, now: datetime | None = None) -> Effects
     spare = [r.channel for r in rows if r.channel is not None and r.used < r.slots]
     if not spare:
         return Effects()
-    staffing = roster.current(session)
+    staffing = roster.for_token(rows[0].staffing_token)
     _seen_agent(staffing.loads, user_id, rows)
     waiting = _waiting_case_ids(session, staffing.servable(session, user_id), user_id, spare,
                                 list(roster.languages(rows[0].languages)), 3)

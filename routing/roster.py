@@ -200,13 +200,21 @@ def kept_loads() -> Loads:
     return _kept.loads
 
 
-def current(session: Session) -> Roster:
-    """The roster for the staffing as the transaction sees it now (one small read)."""
+# The token as a column, for a statement that reads it along with what it reads (`for_token`).
+TOKEN = _TOKEN.scalar_subquery().label("staffing_token")
+
+
+def for_token(token: int | None) -> Roster:
+    """The roster for the staffing token the transaction just read (`TOKEN`, or `current`)."""
     global _kept
-    token = execute_core(session, _TOKEN).scalar()
     if token is None:
         return Roster(None)
     kept = _kept                    # read once: another thread may replace it meanwhile
     if kept.token != token:
         kept = _kept = Roster(token)
     return kept
+
+
+def current(session: Session) -> Roster:
+    """The roster for the staffing as the transaction sees it now (one small read)."""
+    return for_token(execute_core(session, _TOKEN).scalar())

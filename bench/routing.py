@@ -11,6 +11,8 @@ best waiting case (`engine.fill`), and one in four is a new case arriving (`engi
 phone offers are accepted at once, and agents now and then go away and come back. One decision's latency
 runs from the moment the case is routable (the freeing or arrival committed) to the routing transaction's
 commit. The resolves, accepts and presence changes are not timed but do count against the wall-clock rate.
+Each process runs the garbage collector's full collections between rounds, as `flask worker` runs them
+between jobs (`caseworker.cli.hold_full_collections`): untimed too, and counted in the wall clock.
 Redis is not on this path: RQ transport (enqueue, dequeue) comes on top of these figures. The last line
 with --json is one JSON object of the figures.
 
@@ -47,7 +49,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from bench import print_figures, production_engines
-from caseworker.cli import freeze_startup_objects
+from caseworker.cli import collect_due_garbage, freeze_startup_objects, hold_full_collections
 from models import (
     Case,
     CaseStatus,
@@ -209,10 +211,12 @@ def _one_held_case(user_id: int) -> int | None:
 def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
     """One process: make `decisions` routing decisions; put a `Done` of their latencies on `out`."""
     init_engine(url)
-    freeze_startup_objects()                      # as `flask worker` does
+    freeze_startup_objects()                      # as `flask worker` does, with full collections between jobs
+    hold_full_collections()
     rng = random.Random(1000 + worker)
     latencies, misses, arrivals = [], 0, 0
     while len(latencies) < decisions:
+        collect_due_garbage()
         if rng.random() < 0.25:
             arrivals += 1
             effects, seconds = _arrival(10**8 * (worker + 1) + arrivals, rng)
@@ -258,10 +262,12 @@ def _free_slots(queue_id: int, count: int) -> None:
 def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None:
     """One process, batched: put a `Done` of [(batch seconds, decisions in it)] on `out`."""
     init_engine(url)
-    freeze_startup_objects()                      # as `flask worker` does
+    freeze_startup_objects()                      # as `flask worker` does, with full collections between jobs
+    hold_full_collections()
     rng = random.Random(1000 + worker)
     batches, made, misses, arrivals = [], 0, 0, 0
     while made < decisions:
+        collect_due_garbage()
         queue_id = rng.randint(1, 20)
         _deadlock_retried(_free_slots, queue_id, batch)
         rows = []

@@ -1,7 +1,13 @@
 """The `flask` commands: users create, worker, and the demo data."""
+import gc
+
+import pytest
+import redis as redis_lib
+from rq import Queue
 from sqlalchemy import func, select
 
 from caseworker import accounts
+from caseworker.cli import FULL_COLLECTION_EVERY, PacedWorker, hold_full_collections
 from models import Role, User
 from tests.factories import make_user
 
@@ -35,3 +41,37 @@ def test_users_create_refuses_an_unknown_role(app):
     result = app.test_cli_runner().invoke(args=["users", "create", "x@staff.example", "--role", "mayor"],
                                           input="long-enough-pw\nlong-enough-pw\n")
     assert result.exit_code == 2 and "mayor" in result.output
+
+
+@pytest.fixture
+def full_collections():
+    """The full garbage collections made while the test runs (a list, one item each); the collector's
+    thresholds are put back after."""
+    made, thresholds = [], gc.get_threshold()
+
+    def seen(phase, info):
+        if phase == "stop" and info["generation"] == 2:
+            made.append(phase)
+    gc.callbacks.append(seen)
+    yield made
+    gc.callbacks.remove(seen)
+    gc.set_threshold(*thresholds)
+
+
+def _make_survivors() -> list:
+    """As many new container objects as the collector tracks now, kept alive: enough, under Python's own
+    thresholds, to make it run full collections."""
+    return [[] for _ in range(len(gc.get_objects()))]
+
+
+def test_a_worker_makes_full_garbage_collections_between_jobs_not_during_them(redis_url, full_collections):
+    hold_full_collections()
+    survivors = _make_survivors()              # Python alone would have made a full collection by now
+    assert full_collections == []
+    assert gc.get_count()[2] >= FULL_COLLECTION_EVERY
+    connection = redis_lib.Redis.from_url(redis_url)
+    Queue("gc-test", connection=connection).enqueue("os.getpid")
+    PacedWorker(["gc-test"], connection=connection).work(burst=True, logging_level="WARNING")
+    assert len(full_collections) == 1                                     # after the job
+    assert gc.get_count()[2] < FULL_COLLECTION_EVERY
+    del survivors                              # alive until here

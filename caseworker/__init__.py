@@ -36,7 +36,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         logconfig.configure()
     init_engine(app.config["DATABASE_URL"])
     routing.configure(offer_timeout_seconds=app.config["ROUTING_OFFER_TIMEOUT_SECONDS"],
-                      return_unanswered_after_seconds=app.config["ROUTING_RETURN_UNANSWERED_SECONDS"])
+                      return_unanswered_after_seconds=app.config["ROUTING_RETURN_UNANSWERED_SECONDS"],
+                      loads_max_age_seconds=app.config["ROUTING_LOADS_MAX_AGE_SECONDS"])
     channel_settings.configure(config.channel_settings(app))
     channel_csat.configure(config.csat_settings(app))
     channel_retention.configure(config.retention_settings(app))

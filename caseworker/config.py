@@ -84,9 +84,11 @@ class DefaultConfig:
 
     # Routing (issue 4): how long a chat or phone offer waits for an answer; when an offline agent's
     # unanswered cases go back to the queue (None: never); how long after an agent's last console
-    # closes they are marked offline.
+    # closes they are marked offline; how old a process's copy of the agents' presence and loads may be
+    # when routing picks from it (PostgreSQL; 0 reads them in every transaction).
     ROUTING_OFFER_TIMEOUT_SECONDS = 30
     ROUTING_RETURN_UNANSWERED_SECONDS: float | None = None
+    ROUTING_LOADS_MAX_AGE_SECONDS = 5.0
     # SLA: the warning comes this % of the target before the due time, at most the cap (business minutes);
     # the safety-net sweep runs this often (None: only when a worker starts).
     SLA_WARNING_PERCENT = 20

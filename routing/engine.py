@@ -201,7 +201,7 @@ def _agents(session: Session, staffing: roster.Roster, queue: roster.QueueProfil
     loads = staffing.loads
     reading = channels
     if copy:
-        reading = _ALL_CHANNELS if loads.stale(queue.id, channels, settings.current.loads_max_age_seconds) else ()
+        reading = () if loads.fresh(queue.id, channels, settings.current.loads_max_age_seconds) else _ALL_CHANNELS
     read = _read_loads(session, loads, queue.id, reading) if reading else None
     staff = staffing.staff(session, queue, read or frozenset())
     # A member deactivated or taken off the queue between this read and the roster's (READ COMMITTED): the

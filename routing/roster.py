@@ -142,10 +142,10 @@ class Loads:
         self.slots: dict[tuple[int, Channel], tuple[int, int]] = {}   # (user, channel) -> (slots, used)
         self._read_at: dict[tuple[int, Channel], float] = {}          # (queue, channel) -> time.monotonic()
 
-    def stale(self, queue_id: int, channels: tuple[Channel, ...], max_age: float) -> tuple[Channel, ...]:
-        """Those of `channels` whose copy for the queue's agents is missing or more than `max_age` seconds old."""
+    def fresh(self, queue_id: int, channels: tuple[Channel, ...], max_age: float) -> bool:
+        """Whether the copy of the queue's agents on each of `channels` is at most `max_age` seconds old."""
         now = time.monotonic()
-        return tuple(c for c in channels if now - self._read_at.get((queue_id, c), -math.inf) > max_age)
+        return all(now - self._read_at.get((queue_id, c), -math.inf) <= max_age for c in channels)
 
     def age(self, queue_id: int, channel: Channel) -> float:
         """Seconds since the queue's agents were last read on `channel`."""

@@ -148,7 +148,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     app = current_app
     if app.config["SOCKETIO_MESSAGE_QUEUE"]:
         realtime.use_write_only_emitter(app.config["SOCKETIO_MESSAGE_QUEUE"])
-    worker_class = Worker if fork else SimpleWorker
+    worker_class = Worker if fork else PacedWorker
     names = list(queues or app.config["WORKER_QUEUES"])
     log.info("worker on queues %s (%s)", ",".join(names), worker_class.__name__)
     channel_jobs.schedule_polling(rq_connection())      # IMAP_MAILBOXES: start the poll chain unless it runs
@@ -158,8 +158,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     routing.request_sla_sweep(rq_connection())          # SLA timers lost while no worker ran; starts the sweep chain
     channel_retention.schedule_retention(rq_connection())  # the daily retention run (one job, however many workers)
     freeze_startup_objects()
-    if worker_class is SimpleWorker:
-        worker_class = PacedWorker
+    if worker_class is PacedWorker:
         hold_full_collections()
     worker_class(names, connection=rq_connection()).work(burst=burst, with_scheduler=True)
 
@@ -174,19 +173,24 @@ def freeze_startup_objects() -> None:
 
 # Collections of the middle generation between two full collections: Python's own default.
 FULL_COLLECTION_EVERY = gc.get_threshold()[2]
+# ... and while they are held: a backstop for a long job (an import, the retention run) and for the RQ
+# scheduler, a child forked from the worker that runs no jobs.
+HELD_FULL_COLLECTION_EVERY = 100 * FULL_COLLECTION_EVERY
 
 
 def hold_full_collections() -> None:
-    """From now on, let the garbage collector make full collections only in `collect_due_garbage`; the younger
-    generations are collected as before. A worker calls it between jobs, so that a full collection (about
-    4 ms in a routing worker, in 1% of its transactions: bench/routing.py) never runs inside a transaction
-    holding row locks that other workers wait for."""
+    """From now on, let the garbage collector make full collections in `collect_due_garbage`, and by itself
+    only after a hundred times as many younger collections as usual; the younger generations are collected
+    as before. A worker calls it between jobs, so that a full collection (about 4 ms in a routing worker, in
+    1% of its transactions: bench/routing.py) does not run inside a transaction holding row locks that
+    other workers wait for."""
     young, middle, _full = gc.get_threshold()
-    gc.set_threshold(young, middle, 2**31 - 1)
+    gc.set_threshold(young, middle, HELD_FULL_COLLECTION_EVERY)
 
 
 def collect_due_garbage() -> None:
-    """The full collection `hold_full_collections` held back, once it is due (as often as Python would make it)."""
+    """The full collection `hold_full_collections` held back, once Python's own count says it is due. Python
+    would sometimes skip it (while few objects have reached the oldest generation); this does not."""
     if gc.get_count()[2] >= FULL_COLLECTION_EVERY:
         gc.collect()
 

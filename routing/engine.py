@@ -37,9 +37,10 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
   finds nobody on one, the transaction reads its pools afresh and chooses again (`_Batch.read_again`). On
   SQLite every transaction reads them, as it has no claim.
 - The hot path runs prebuilt statements on the session's connection (`models.db.execute_core`). Once the
-  roster is kept, a batch of one queue on PostgreSQL is six statements and the commit, whatever its size:
-  lock the cases, the staffing token, the agents, their declines (chat and phone), the claim, the writes.
-  `fill` first reads the agent and probes the queues they serve for the case.
+  roster is kept, a batch of one queue on PostgreSQL is at most five statements and the commit, whatever its
+  size: lock the cases (with the staffing token), the agents (unless the copy serves them), their declines
+  (chat and phone), the claim, the writes. `fill` first reads the agent (with the token) and probes the
+  queues they serve for the case.
 - Nothing polls. Arrival routes the case (`route_case`), a freed slot pulls the best waiting case the
   agent can take (`fill`), and timers (offer expiry, overflow, return of unanswered cases) are RQ jobs
   scheduled for their moment. Waiting cases are read through an index of the waiting cases alone
@@ -202,33 +203,38 @@ def _agents(session: Session, staffing: roster.Roster, queue: roster.QueueProfil
     reading = channels
     if copy:
         reading = () if loads.fresh(queue.id, channels, settings.current.loads_max_age_seconds) else _ALL_CHANNELS
-    read = _read_loads(session, loads, queue.id, reading) if reading else None
-    staff = staffing.staff(session, queue, read or frozenset())
+    if not reading:
+        staff = staffing.staff(session, queue)
+        members = {user_id: loads.agents[user_id] for user_id in staff.names.keys() if user_id in loads.agents}
+        return _Agents(members, loads.slots, staff, True)
+    members, slots = _read_loads(session, loads, queue.id, reading)
+    staff = staffing.staff(session, queue, members.keys())
     # A member deactivated or taken off the queue between this read and the roster's (READ COMMITTED): the
     # later read is the newer, so they are no longer the queue's.
-    user_ids = staff.names.keys() if read is None else read & staff.names.keys()
-    members = {user_id: loads.agents[user_id] for user_id in user_ids if user_id in loads.agents}
-    return _Agents(members, loads.slots, staff, read is None)
+    if not staff.names.keys() >= members.keys():
+        members = {user_id: member for user_id, member in members.items() if user_id in staff.names}
+    return _Agents(members, slots, staff, False)
 
 
 _ALL_CHANNELS = tuple(sorted(Channel, key=lambda c: c.value))
 
 
-def _read_loads(session: Session, loads: roster.Loads, queue_id: int, channels: tuple[Channel, ...]) -> set[int]:
-    """Read the queue's active agents' presence and loads on `channels` into `loads`; returns who they are."""
+def _read_loads(session: Session, loads: roster.Loads, queue_id: int,
+                channels: tuple[Channel, ...]) -> tuple[dict, dict]:
+    """Read the queue's active agents' presence and loads on `channels`; returns them as read (members, slots),
+    and keeps them in `loads`, which other threads also write to."""
     read_at = time.monotonic()
-    members = set()
+    members, slots = {}, {}
     for user_id, presence, last_assigned_at, *capacities in execute_core(session, _loads(channels),
                                                                           {"queue_id": queue_id}).all():
-        members.add(user_id)
-        loads.agents[user_id] = (presence, last_assigned_at)
+        members[user_id] = loads.agents[user_id] = (presence, last_assigned_at)
         for channel, count, used in zip(channels, capacities[::2], capacities[1::2]):
             if count is None:
                 loads.slots.pop((user_id, channel), None)
             else:
-                loads.slots[(user_id, channel)] = (count, used)
+                slots[(user_id, channel)] = loads.slots[(user_id, channel)] = (count, used)
     loads.read(queue_id, channels, read_at)
-    return members
+    return members, slots
 
 
 def _candidates(agents: _Agents, channel: Channel) -> list[rules.Candidate]:
@@ -475,17 +481,19 @@ class _Batch:
                 pool[n] = pool[n]._replace(**values)
 
     def read_again(self, choices: list["_Choice"]) -> list["_Choice"]:
-        """The choices that found nobody, if a pool of theirs came from the process's copy of the loads: the
-        transaction's pools are dropped, to be read afresh (with every claim made so far in them), for those
-        choices to be made again. So that nobody is never decided on a copy that may be behind."""
-        unpicked = [c for c in choices if c.pick is None and self.agents[c.queue.id].copied]
-        if unpicked:
-            self.copy = False
-            self.agents.clear()
-            self.pools.clear()
-            self.index.clear()
-            self.on_channel.clear()
-        return [c for c in choices if c.pick is None] if unpicked else []
+        """The choices that found nobody, if any pool of the transaction came from the process's copy of the
+        loads (a pool read afresh takes the values of an agent of two queues from the pool built first): the
+        pools are dropped, to be read afresh (with every claim made so far in them), for those choices to be
+        made again. So that nobody is never decided on a copy that may be behind."""
+        unpicked = [c for c in choices if c.pick is None]
+        if not unpicked or not any(agents.copied for agents in self.agents.values()):
+            return []
+        self.copy = False
+        self.agents.clear()
+        self.pools.clear()
+        self.index.clear()
+        self.on_channel.clear()
+        return unpicked
 
 
 @dataclass

@@ -134,8 +134,9 @@ def _read_servable(session: Session, user_id: int) -> tuple[Servable, ...]:
 
 class Loads:
     """The agents' presence and loads as this process last saw them, and when it last read each queue's
-    agents on each channel. Single values are replaced whole, so threads can share it (a lost race only
-    leaves a value older than it could be, which the engine allows for)."""
+    agents on each channel. Single values are replaced whole, so threads can share it: a lost race only
+    leaves a value older than it could be, which the engine allows for where it uses the copy (a transaction
+    that reads the agents uses its own rows, not what the copy holds after)."""
 
     def __init__(self):
         self.agents: dict[int, tuple[str, datetime | None]] = {}     # user -> (presence, last assigned)
@@ -145,7 +146,7 @@ class Loads:
     def fresh(self, queue_id: int, channels: tuple[Channel, ...], max_age: float) -> bool:
         """Whether the copy of the queue's agents on each of `channels` is at most `max_age` seconds old."""
         now = time.monotonic()
-        return all(now - self._read_at.get((queue_id, c), -math.inf) <= max_age for c in channels)
+        return all((queue_id, c) in self._read_at and now - self._read_at[(queue_id, c)] <= max_age for c in channels)
 
     def age(self, queue_id: int, channel: Channel) -> float:
         """Seconds since the queue's agents were last read on `channel`."""

@@ -43,35 +43,37 @@ def test_users_create_refuses_an_unknown_role(app):
     assert result.exit_code == 2 and "mayor" in result.output
 
 
+# What happened during the GC test, in order: "full" for each full collection, "job done" when its job ends.
+_events: list[str] = []
+
+
 @pytest.fixture
 def full_collections():
-    """The full garbage collections made while the test runs (a list, one item each); the collector's
-    thresholds are put back after."""
-    made, thresholds = [], gc.get_threshold()
+    """The events of `_events`, from the test's start; the collector's thresholds are put back after."""
+    _events.clear()
+    thresholds = gc.get_threshold()
 
     def seen(phase, info):
         if phase == "stop" and info["generation"] == 2:
-            made.append(phase)
+            _events.append("full")
     gc.callbacks.append(seen)
-    yield made
+    yield _events
     gc.callbacks.remove(seen)
     gc.set_threshold(*thresholds)
 
 
-def _make_survivors() -> list:
-    """As many new container objects as the collector tracks now, kept alive: enough, under Python's own
-    thresholds, to make it run full collections."""
-    return [[] for _ in range(len(gc.get_objects()))]
+def allocate_like_a_long_job() -> int:
+    """The job: half as many new container objects as the collector tracks now, kept alive to its end: it is
+    enough to make Python run full collections under its own thresholds."""
+    survivors = [[] for _ in range(len(gc.get_objects()) // 2)]
+    _events.append("job done")
+    return len(survivors)
 
 
 def test_a_worker_makes_full_garbage_collections_between_jobs_not_during_them(redis_url, full_collections):
     hold_full_collections()
-    survivors = _make_survivors()              # Python alone would have made a full collection by now
-    assert full_collections == []
-    assert gc.get_count()[2] >= FULL_COLLECTION_EVERY
     connection = redis_lib.Redis.from_url(redis_url)
-    Queue("gc-test", connection=connection).enqueue("os.getpid")
+    Queue("gc-test", connection=connection).enqueue(allocate_like_a_long_job)
     PacedWorker(["gc-test"], connection=connection).work(burst=True, logging_level="WARNING")
-    assert len(full_collections) == 1                                     # after the job
+    assert full_collections == ["job done", "full"]
     assert gc.get_count()[2] < FULL_COLLECTION_EVERY
-    del survivors                              # alive until here

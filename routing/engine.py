@@ -6,8 +6,9 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
   case's assignee, or to the agent it is offered to (`offered_to_id`). Owner and offer exclude each other,
   so a case never has two owners.
 - `user_capacities.used` counts the slots an agent holds per channel; it only moves in this module.
-  Routing decides in memory first: a transaction reads each queue's agents once (`_Batch`), ranks every
-  case of the batch against those pools, and carries each pick's new load to every pool the agent is in.
+  Routing decides in memory first: a transaction takes each queue's agents once (`_Batch`; read, or from
+  the process's copy, below), ranks every case of the batch against those pools, and carries each pick's
+  new load to every pool the agent is in.
   Then it *claims* the picks (`_claim`) in one statement with no read before it: it locks the capacity rows
   picked, in (user, channel) order, then their agents, and adds its picks to each row that has room for all
   of them and whose agent is still available and active, marking that agent as just assigned; it returns

@@ -4,10 +4,12 @@ queue's skills, and each agent's servable queues; and, apart from the staffing, 
 loads as this process last saw them (`Loads`).
 
 What is kept is valid for one token of `staffing_version`, which triggers change with every write to those
-tables (`models.routing.StaffingVersion`). A routing transaction reads the token first (`current`); a new
-token starts an empty `Roster`, filled again as queues and agents are asked for. Each entry is read after
-the token, so it is at least as new as the token it is kept under. A roster is only ever added to, never
-changed, and a new token replaces the whole object, so threads of one process can share it.
+tables (`models.routing.StaffingVersion`). A routing transaction reads the token first, in the statement
+that locks its cases or reads its agent (`TOKEN`, `for_token`) or alone (`current`); a new token starts an
+empty `Roster`, filled again as queues and agents are asked for. Each entry is read after the token, so it
+is at least as new as the token it is kept under. A roster's staffing is only ever added to, never changed
+(its `Loads` change value by value), and a new token replaces the whole object, so threads of one process
+can share it.
 
 Without the token row (a database made by hand) nothing is kept and every transaction reads afresh.
 

@@ -11,8 +11,9 @@ best waiting case (`engine.fill`), and one in four is a new case arriving (`engi
 phone offers are accepted at once, and agents now and then go away and come back. One decision's latency
 runs from the moment the case is routable (the freeing or arrival committed) to the routing transaction's
 commit. The resolves, accepts and presence changes are not timed but do count against the wall-clock rate.
-Each process runs the garbage collector's full collections between rounds, as `flask worker` runs them
-between jobs (`caseworker.cli.hold_full_collections`): untimed too, and counted in the wall clock.
+Each process starts as `flask worker` does (the routing copies of the agents' loads read) and runs what a
+worker runs between jobs between its rounds (`caseworker.cli.between_jobs`: the garbage collector's full
+collections, a refresh of the one routing copy most due): untimed too, and counted in the wall clock.
 Redis is not on this path: RQ transport (enqueue, dequeue) comes on top of these figures. The last line
 with --json is one JSON object of the figures.
 
@@ -49,7 +50,7 @@ from sqlalchemy import func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from bench import print_figures, production_engines
-from caseworker.cli import collect_due_garbage, freeze_startup_objects, hold_full_collections
+from caseworker.cli import between_jobs, freeze_startup_objects, hold_full_collections, refresh_routing_copy
 from models import (
     Case,
     CaseStatus,
@@ -208,15 +209,22 @@ def _one_held_case(user_id: int) -> int | None:
                                                       Case.slot_channel.is_not(None)).limit(1)).scalar()
 
 
+def _start_like_a_worker(url: str) -> None:
+    """Start as `flask worker` does: the routing copies read, what startup built left out of full garbage
+    collections, and those held for `between_jobs`."""
+    init_engine(url)
+    refresh_routing_copy(every_due_queue=True)
+    freeze_startup_objects()
+    hold_full_collections()
+
+
 def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
     """One process: make `decisions` routing decisions; put a `Done` of their latencies on `out`."""
-    init_engine(url)
-    freeze_startup_objects()                      # as `flask worker` does, with full collections between jobs
-    hold_full_collections()
+    _start_like_a_worker(url)
     rng = random.Random(1000 + worker)
     latencies, misses, arrivals = [], 0, 0
     while len(latencies) < decisions:
-        collect_due_garbage()
+        between_jobs()                            # untimed: as `flask worker` does between jobs
         if rng.random() < 0.25:
             arrivals += 1
             effects, seconds = _arrival(10**8 * (worker + 1) + arrivals, rng)
@@ -261,13 +269,11 @@ def _free_slots(queue_id: int, count: int) -> None:
 
 def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None:
     """One process, batched: put a `Done` of [(batch seconds, decisions in it)] on `out`."""
-    init_engine(url)
-    freeze_startup_objects()                      # as `flask worker` does, with full collections between jobs
-    hold_full_collections()
+    _start_like_a_worker(url)
     rng = random.Random(1000 + worker)
     batches, made, misses, arrivals = [], 0, 0, 0
     while made < decisions:
-        collect_due_garbage()
+        between_jobs()                            # untimed: as `flask worker` does between jobs
         queue_id = rng.randint(1, 20)
         _deadlock_retried(_free_slots, queue_id, batch)
         rows = []

@@ -11,11 +11,13 @@ import click
 from flask import Flask, current_app
 from flask.cli import AppGroup, with_appcontext
 from rq import SimpleWorker, Worker
+from sqlalchemy.exc import SQLAlchemyError
 
 import routing
 from caseworker import accounts, embedded_redis, logconfig
 from caseworker.extensions import rq_connection, socketio
-from models import Role, migrate, transaction
+from models import Role, migrate, reading, transaction
+from routing import engine as routing_engine
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +159,7 @@ def worker(queues: tuple[str, ...], burst: bool, fork: bool) -> None:
     load_language_model()                               # once here, not inside the first batch's parse
     routing.request_sla_sweep(rq_connection())          # SLA timers lost while no worker ran; starts the sweep chain
     channel_retention.schedule_retention(rq_connection())  # the daily retention run (one job, however many workers)
+    refresh_routing_copy(every_due_queue=True)          # the first routing jobs find the copies read
     freeze_startup_objects()
     if worker_class is PacedWorker:
         hold_full_collections()
@@ -195,15 +198,34 @@ def collect_due_garbage() -> None:
         gc.collect()
 
 
+def refresh_routing_copy(every_due_queue: bool = False) -> None:
+    """Read again the process's copy of the agents' loads for the queue most due (`routing.engine.refresh_copy`),
+    or for every queue due. A failure is logged and left to the routing transactions, which read for
+    themselves what is stale."""
+    try:
+        with reading() as session:
+            while routing_engine.refresh_copy(session) is not None and every_due_queue:
+                pass
+    except SQLAlchemyError as error:
+        log.warning("routing copy not refreshed: %s", type(error).__name__)
+
+
+def between_jobs() -> None:
+    """What a worker does between two jobs, outside any transaction: a full garbage collection when due, and
+    the routing copy's refresh when due."""
+    collect_due_garbage()
+    refresh_routing_copy()
+
+
 class PacedWorker(SimpleWorker):
-    """An RQ worker running jobs in its own process, with full garbage collections between jobs (see
-    `hold_full_collections`)."""
+    """An RQ worker running jobs in its own process, with full garbage collections and the routing copy's
+    refreshes between jobs (`between_jobs`)."""
 
     def execute_job(self, job, queue):
         try:
             return super().execute_job(job, queue)
         finally:
-            collect_due_garbage()
+            between_jobs()
 
 
 # ---- embedded redis ---------------------------------------------------------------------------------

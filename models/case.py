@@ -80,6 +80,9 @@ class Case(Base):
     queued_at: Mapped[datetime] = mapped_column(default=utcnow)
     # When it joined its current queue (the overflow clock); None means at queued_at.
     entered_queue_at: Mapped[datetime | None]
+    # When an offer of it was last declined or timed out: routing reads its declines only when this is
+    # since it joined its queue.
+    declined_at: Mapped[datetime | None]
     last_activity_at: Mapped[datetime] = mapped_column(default=utcnow)
     first_response_due_at: Mapped[datetime | None]
     resolution_due_at: Mapped[datetime | None]

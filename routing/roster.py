@@ -69,6 +69,7 @@ class Servable:
 
 
 _TOKEN = select(StaffingVersion.token).where(StaffingVersion.id == 1)
+_ACTIVE_QUEUES = select(Queue.id).where(Queue.is_active).order_by(Queue.id)
 # A queue with its skill needs in one round trip: a row per skill, or one row of NULL skill columns.
 _QUEUE = (select(Queue.strategy, Queue.priority, Queue.overflow_queue_id, Queue.overflow_after_seconds,
                  QueueSkill.skill_id, Skill.code, QueueSkill.min_level, QueueSkill.is_essential)
@@ -154,6 +155,16 @@ class Loads:
         """Seconds since the queue's agents were last read on `channel`."""
         return time.monotonic() - self._read_at.get((queue_id, channel), -math.inf)
 
+    def most_due(self, queue_ids: tuple[int, ...], older_than: float) -> int | None:
+        """Of `queue_ids`, the one whose copy is the oldest on some channel (one never read first), if it is
+        more than `older_than` seconds old."""
+        now, oldest, due = time.monotonic(), older_than, None
+        for queue_id in queue_ids:
+            age = now - min(self._read_at.get((queue_id, c), -math.inf) for c in Channel)
+            if age > oldest:
+                oldest, due = age, queue_id
+        return due
+
     def read(self, queue_id: int, channels: tuple[Channel, ...], read_at: float) -> None:
         """Note that the queue's agents were read on `channels` at `read_at` (a `time.monotonic()`)."""
         for channel in channels:
@@ -169,6 +180,7 @@ class Roster:
         self._queues: dict[int, QueueProfile] = {}
         self._staff: dict[int, Staff] = {}
         self._servable: dict[int, tuple[Servable, ...]] = {}
+        self.active: tuple[int, ...] | None = None                  # the active queues, once asked for
 
     def _get(self, kept: dict, key: int, read: Callable[[], Any],
              fresh_enough: Callable[[Any], bool] = lambda _found: True):
@@ -194,8 +206,22 @@ class Roster:
     def servable(self, session: Session, user_id: int) -> tuple[Servable, ...]:
         return self._get(self._servable, user_id, lambda: _read_servable(session, user_id))
 
+    def active_queues(self, session: Session) -> tuple[int, ...]:
+        active = self.active
+        if active is None:
+            active = tuple(execute_core(session, _ACTIVE_QUEUES).scalars())
+            if self.token is not None:
+                self.active = active
+        return active
+
 
 _kept = Roster(None)
+
+
+def kept() -> Roster:
+    """The roster this process keeps now (of the last token a transaction read), for steps outside a routing
+    batch: one that learns a value, or one that checks the copy's age before reading anything."""
+    return _kept
 
 
 def kept_loads() -> Loads:

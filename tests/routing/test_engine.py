@@ -12,6 +12,7 @@ from models import (
     DecisionOutcome,
     Presence,
     Priority,
+    QueueMember,
     RoutingDecision,
     User,
     UserCapacity,
@@ -151,6 +152,30 @@ def test_a_declined_or_unanswered_offer_goes_to_the_next_agent_and_not_back(db_s
     assert last.explanation["filtered"]["declined"] == 2
     assert "2 declined it before" in explain.describe(last)
     assert "declined by" in explain.describe(_decisions(db_session, phone.id)[0])
+
+
+def test_a_decline_holds_in_the_queue_it_was_made_in_and_not_after_a_transfer(db_session, benefits):
+    """The case remembers its last decline (`declined_at`), which routing checks before it reads the declines:
+    in the queue both agents declined it, nobody is left; transferred, it may go to either again."""
+    _queue, maria, james, _away = benefits
+    phone = open_case(db_session, "benefits", channel=Channel.PHONE, language="en")
+    offer = engine.route_case(db_session, phone.id).offered[0]
+    declined_at = []
+    for _ in range(2):
+        effects = engine.decline_offer(db_session, offer.decision_id, offer.user_id)
+        db_session.commit()
+        declined_at.append(_case(db_session, phone.id).declined_at)
+        offer = effects.offered[0] if effects.offered else None
+    assert offer is None and declined_at[0] is not None and declined_at[1] >= declined_at[0]
+    callbacks = make_routed_queue(db_session, "callbacks")
+    make_agent(db_session, "Tess Third", [callbacks], presence=Presence.OFFLINE)
+    for agent in (maria, james):
+        db_session.add(QueueMember(queue_id=callbacks.id, user_id=agent.id))
+    db_session.commit()
+    moved = engine.transfer(db_session, phone.id, callbacks.id)
+    db_session.commit()
+    assert [o.user_id for o in moved.offered] == [maria.id]          # least loaded, the tie to the lower id
+    assert _decisions(db_session, phone.id)[-1].explanation["filtered"] == {"presence": 1}
 
 
 def test_going_offline_reroutes_open_offers_and_coming_back_pulls_waiting_work(db_session, benefits):

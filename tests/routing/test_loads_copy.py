@@ -17,9 +17,11 @@ from models import (
     QueueMember,
     RoutingDecision,
     UserCapacity,
+    reading,
     transaction,
 )
-from routing import engine, settings
+from caseworker.cli import refresh_routing_copy
+from routing import engine, roster, settings
 from routing.explain import describe
 from tests.conftest import engine_name
 from tests.routing.builders import maria_and_james, make_routed_queue, open_case
@@ -160,3 +162,39 @@ def test_a_case_that_finds_nobody_after_another_queue_of_the_batch_came_from_the
     with transaction() as session:
         assert session.get(Case, cases[2]).assignee_id == james
         assert session.get(Case, parks_case).assignee_id == maria
+
+
+def test_between_jobs_the_copy_is_read_again_before_a_routing_transaction_finds_it_stale(centre, max_age):
+    """A worker refreshes its copy between jobs (`refresh_copy`): the queue never read first, then nothing
+    while the copy is young, then the queue again once it is three quarters of its max age old. Routing
+    then ranks on what that refresh read: Maria busy, so James, though Maria has since been freed elsewhere
+    (a read in the routing transaction would give her the case: a tie, and she comes first)."""
+    max_age(1.0)
+    maria, james, streets = centre["maria"], centre["james"], _queue_of(centre["cases"][0])
+    with reading() as session:
+        assert engine.refresh_copy(session) == streets
+        assert engine.refresh_copy(session) is None
+    _set_used(maria, 1)
+    time.sleep(0.8)
+    with reading() as session:
+        assert engine.refresh_copy(session) == streets
+    _set_used(maria, 0)
+    assert _route(centre["cases"][0]) == james
+    assert _decision(centre["cases"][0]).explanation["loads_age_ms"] > 0
+
+
+def test_a_worker_starts_with_every_active_queue_read(centre):
+    with transaction() as session:
+        parks = make_routed_queue(session, "parks").id
+        closed = make_routed_queue(session, "closed")
+        closed.is_active = False
+    refresh_routing_copy(every_due_queue=True)
+    streets = _queue_of(centre["cases"][0])
+    with reading() as session:
+        assert engine.refresh_copy(session) is None
+        assert roster.current(session).active_queues(session) == (streets, parks)
+
+
+def _queue_of(case_id: int) -> int:
+    with transaction() as session:
+        return session.get(Case, case_id).queue_id

@@ -30,9 +30,11 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
   slots, an intake batch) and run through `dispatch.perform` as well.
 - Queue profiles and each queue's agents' names, languages and skill levels come from `routing.roster`,
   kept per process and dropped whenever a trigger changes the staffing token. Presence and loads change all
-  the time, in every process. On PostgreSQL a pool is built from the process's copy of them
-  (`roster.Loads`), read again once it is `settings.loads_max_age_seconds` old, and given every value this
-  process learns: each claim's rows, each freed slot, each presence change, and the freed agent `fill` reads.
+  the time, in every process. On PostgreSQL a pool is taken from the process's copy of them
+  (`roster.Loads`, which keeps each queue's pools built and changes them with it), read again once it is
+  `settings.loads_max_age_seconds` old, and given every value this process learns: each claim's rows, each
+  freed slot, each presence change, and the freed agent `fill` reads. A worker reads the copy again between
+  jobs, before it is that old (`refresh_copy`), so routing transactions seldom read the agents themselves.
   A copy that is behind cannot break an invariant: the claim checks every pick against the locked row and
   agent. It can only rank less well for that long. And a case is never left waiting on a copy: when a case
   finds nobody on one, the transaction reads its pools afresh and chooses again (`_Batch.read_again`). On
@@ -40,7 +42,7 @@ Design (concurrency). The database is the only truth; Redis carries jobs and tim
 - The hot path runs prebuilt statements on the session's connection (`models.db.execute_core`). Once the
   roster is kept, a batch of one queue on PostgreSQL is at most five statements and the commit, whatever its
   size: lock the cases (with the staffing token), the agents (unless the copy serves them), their declines
-  (chat and phone), the claim, the writes. `fill` first reads the agent (with the token) and probes the
+  (only for a case declined since it joined its queue: `cases.declined_at`), the claim, the writes. `fill` first reads the agent (with the token) and probes the
   queues they serve for the case.
 - Nothing polls. Arrival routes the case (`route_case`), a freed slot pulls the best waiting case the
   agent can take (`fill`), and timers (offer expiry, overflow, return of unanswered cases) are RQ jobs
@@ -228,12 +230,14 @@ def _read_loads(session: Session, loads: roster.Loads, queue_id: int,
     members, slots = {}, {}
     for user_id, presence, last_assigned_at, *capacities in execute_core(session, _loads(channels),
                                                                           {"queue_id": queue_id}).all():
-        members[user_id] = loads.agents[user_id] = (presence, last_assigned_at)
+        members[user_id] = (presence, last_assigned_at)
+        loads.set_agent(user_id, presence, last_assigned_at)
         for channel, count, used in zip(channels, capacities[::2], capacities[1::2]):
             if count is None:
-                loads.slots.pop((user_id, channel), None)
+                loads.drop_slot(user_id, channel)
             else:
-                slots[(user_id, channel)] = loads.slots[(user_id, channel)] = (count, used)
+                slots[(user_id, channel)] = (count, used)
+                loads.set_slot(user_id, channel, count, used)
     loads.read(queue_id, channels, read_at)
     return members, slots
 
@@ -342,7 +346,7 @@ def _release_slot(session: Session, case) -> int | None:
                           .values(used=UserCapacity.used - 1)
                           .returning(UserCapacity.slots, UserCapacity.used)).one_or_none()
     if row is not None:
-        roster.kept_loads().slots[(holder, case.slot_channel)] = (row.slots, row.used)
+        roster.kept_loads().set_slot(holder, case.slot_channel, row.slots, row.used)
     session.execute(update(Case).where(Case.id == case.id).values(slot_channel=None))
     return holder
 
@@ -366,7 +370,7 @@ def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
                                 .where(UserCapacity.user_id == user_id, UserCapacity.channel == channel)
                                 .values(used=counts.get(channel, 0)).returning(UserCapacity.slots)).scalar()
         if slots is not None:
-            loads.slots[(user_id, channel)] = (slots, counts.get(channel, 0))
+            loads.set_slot(user_id, channel, slots, counts.get(channel, 0))
     return counts
 
 
@@ -491,8 +495,14 @@ class _Batch:
                 self.agents[queue.id] = _agents(self.session, self.roster, queue,
                                                 tuple(sorted(self.channels[queue.id], key=lambda c: c.value)),
                                                 self.copy)
-            pool = self.pools[key] = _candidates(self.agents[queue.id], channel)
-            index = self.index[key] = {candidate.user_id: n for n, candidate in enumerate(pool)}
+            agents = self.agents[queue.id]
+            if agents.copied:           # the copy's pool, kept in step with the copy: this transaction's own list
+                kept, index = self.roster.loads.pool(queue.id, channel, lambda: _candidates(agents, channel))
+                pool = list(kept)
+            else:
+                pool = _candidates(agents, channel)
+                index = {candidate.user_id: n for n, candidate in enumerate(pool)}
+            self.pools[key], self.index[key] = pool, index
             for earlier in self.on_channel[channel]:      # an agent of two queues: the load this transaction gave them
                 earlier_pool, earlier_index = self.pools[earlier], self.index[earlier]
                 for user_id in index.keys() & earlier_index.keys():
@@ -582,14 +592,14 @@ def _claim(batch: _Batch, choices: list[_Choice], now: datetime) -> list[_Choice
         row = rows.get(slot)
         if row is None:                     # the capacity row is gone: no slot there
             batch.change(*slot, slots=0, used=0)
-            loads.slots.pop(slot, None)
+            loads.drop_slot(*slot)
             continue
         used, last_assigned_at = row.used + (wanted[slot] if slot in stands else 0), row.last_assigned_at
         if slot[0] in assigned:
             last_assigned_at = now
         batch.change(*slot, slots=row.slots, used=used, last_assigned_at=last_assigned_at)
-        loads.slots[slot] = (row.slots, used)
-        loads.agents[slot[0]] = (row.presence, last_assigned_at)
+        loads.set_slot(*slot, row.slots, used)
+        loads.set_agent(slot[0], row.presence, last_assigned_at)
     lost = []
     for choice in choices:
         if choice.pick is None:
@@ -829,7 +839,7 @@ def set_presence(session: Session, user_id: int, presence: Presence, now: dateti
         return Effects()
     session.execute(update(User).where(User.id == user_id).values(presence=presence, presence_changed_at=now))
     if agent.is_active:
-        roster.kept_loads().agents[user_id] = (presence.value, agent.last_assigned_at)
+        roster.kept_loads().set_agent(user_id, presence.value, agent.last_assigned_at)
     effects = Effects(presence=[(user_id, presence.value, now)])
     if presence is Presence.AVAILABLE:
         reconcile(session, user_id)
@@ -900,10 +910,10 @@ _AGENT = (select(User.presence, User.last_assigned_at, roster.LANGUAGES_TEXT, Us
 def _seen_agent(loads: roster.Loads, user_id: int, rows: list) -> None:
     """Keep the agent as `_AGENT` just read them in the process's loads: the freed agent `fill` routes for
     is then ranked as they are, whoever freed the slot."""
-    loads.agents[user_id] = (rows[0].presence.value, rows[0].last_assigned_at)
+    loads.set_agent(user_id, rows[0].presence.value, rows[0].last_assigned_at)
     for row in rows:
         if row.channel is not None:
-            loads.slots[(user_id, row.channel)] = (row.slots, row.used)
+            loads.set_slot(user_id, row.channel, row.slots, row.used)
 
 
 def _waiting_case_ids(session: Session, servable: tuple[roster.Servable, ...], user_id: int,
@@ -1019,9 +1029,9 @@ def assign_manually(session: Session, case_id: int, user_id: int, by_user_id: in
     if taken is None:
         raise RoutingError(f"user {user_id} has no free {case.channel.value} slot")
     loads = roster.kept_loads()
-    loads.slots[(user_id, case.channel)] = (taken.slots, taken.used)
+    loads.set_slot(user_id, case.channel, taken.slots, taken.used)
     if user_id in loads.agents:
-        loads.agents[user_id] = (loads.agents[user_id][0], now)
+        loads.set_agent(user_id, loads.agents[user_id][0], now)
     effects = Effects()
     if case.offered_to_id is not None:
         effects.closed_offers += _cancel_open_offers(session, case.id, now)

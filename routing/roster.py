@@ -16,8 +16,9 @@ Without the token row (a database made by hand) nothing is kept and every transa
 Presence and loads change all the time, in every process, so what `Loads` holds is a copy that may be behind:
 the engine trusts it only where a stale value is harmless (see `routing.engine`): for picking an agent,
 which the claim then checks against the locked row, and never for deciding that nobody can take a case.
-Every value routing learns (a read, a claim, a freed slot, a presence change) goes into it at once, and a
-queue's agents are read again once their copy is `max_age` old.
+Every value routing learns (a read, a claim, a freed slot, a presence change) goes into it at once, and into
+the candidate pools built from it; a queue's agents are read again once their copy is `max_age` old, by a
+worker between jobs before that (`routing.engine.refresh_copy`).
 """
 import functools
 import json
@@ -136,15 +137,18 @@ def _read_servable(session: Session, user_id: int) -> tuple[Servable, ...]:
 
 
 class Loads:
-    """The agents' presence and loads as this process last saw them, and when it last read each queue's
-    agents on each channel. Single values are replaced whole, so threads can share it: a lost race only
-    leaves a value older than it could be, which the engine allows for where it uses the copy (a transaction
-    that reads the agents uses its own rows, not what the copy holds after)."""
+    """The agents' presence and loads as this process last saw them, when it last read each queue's agents on
+    each channel, and the candidate pools built from them (`pool`), kept in step with every value set. Values
+    are set through `set_agent`, `set_slot` and `drop_slot`, and single values are replaced whole, so threads
+    can share it: a lost race only leaves a value older than it could be, which the engine allows for where
+    it uses the copy (a transaction that reads the agents uses its own rows, not what the copy holds after)."""
 
     def __init__(self):
         self.agents: dict[int, tuple[str, datetime | None]] = {}     # user -> (presence, last assigned)
         self.slots: dict[tuple[int, Channel], tuple[int, int]] = {}   # (user, channel) -> (slots, used)
         self._read_at: dict[tuple[int, Channel], float] = {}          # (queue, channel) -> time.monotonic()
+        self._pools: dict[tuple[int, Channel], tuple[list, dict[int, int]]] = {}   # (queue, channel) -> pool, index
+        self._places: dict[tuple[int, Channel], dict[tuple[int, Channel], int]] = defaultdict(dict)  # slot -> pools
 
     def fresh(self, queue_id: int, channels: tuple[Channel, ...], max_age: float) -> bool:
         """Whether the copy of the queue's agents on each of `channels` is at most `max_age` seconds old."""
@@ -166,9 +170,48 @@ class Loads:
         return due
 
     def read(self, queue_id: int, channels: tuple[Channel, ...], read_at: float) -> None:
-        """Note that the queue's agents were read on `channels` at `read_at` (a `time.monotonic()`)."""
+        """Note that the queue's agents were read on `channels` at `read_at` (a `time.monotonic()`); their pools
+        there are built again on next use (the queue's staff may have been read again with them)."""
         for channel in channels:
             self._read_at[(queue_id, channel)] = read_at
+            kept = self._pools.pop((queue_id, channel), None)
+            for user_id in kept[1] if kept else ():
+                self._places[(user_id, channel)].pop((queue_id, channel), None)
+
+    def set_agent(self, user_id: int, presence: str, last_assigned_at: datetime | None) -> None:
+        value = (presence, last_assigned_at)
+        if self.agents.get(user_id) != value:
+            self.agents[user_id] = value
+            for channel in Channel:
+                self._patch(user_id, channel, presence=presence, last_assigned_at=last_assigned_at)
+
+    def set_slot(self, user_id: int, channel: Channel, slots: int, used: int) -> None:
+        if self.slots.get((user_id, channel)) != (slots, used):
+            self.slots[(user_id, channel)] = (slots, used)
+            self._patch(user_id, channel, slots=slots, used=used)
+
+    def drop_slot(self, user_id: int, channel: Channel) -> None:
+        """The agent has no capacity row on `channel` (any more): no slot there."""
+        if self.slots.pop((user_id, channel), None) is not None:
+            self._patch(user_id, channel, slots=0, used=0)
+
+    def _patch(self, user_id: int, channel: Channel, **values) -> None:
+        for key, n in tuple(self._places.get((user_id, channel), {}).items()):
+            kept = self._pools.get(key)
+            if kept is not None:
+                kept[0][n] = kept[0][n]._replace(**values)
+
+    def pool(self, queue_id: int, channel: Channel, build: Callable[[], list]) -> tuple[list, dict[int, int]]:
+        """The queue's pool of candidates on `channel` as kept (`build()` it first if it is not), and its
+        index (user -> place). Both are the copy's: a transaction changes a copy of the list."""
+        key = (queue_id, channel)
+        kept = self._pools.get(key)
+        if kept is None:
+            pool = build()
+            kept = self._pools[key] = (pool, {candidate.user_id: n for n, candidate in enumerate(pool)})
+            for user_id, n in kept[1].items():
+                self._places[(user_id, channel)][key] = n
+        return kept
 
 
 class Roster:

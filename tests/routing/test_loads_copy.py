@@ -198,3 +198,18 @@ def test_a_worker_starts_with_every_active_queue_read(centre):
 def _queue_of(case_id: int) -> int:
     with transaction() as session:
         return session.get(Case, case_id).queue_id
+
+
+def test_the_pools_kept_with_the_copy_follow_each_claim_and_freed_slot_of_this_process(centre, max_age):
+    """Pools built from the copy are kept with it and changed with every value the process learns: without
+    that, the third case would go to James (his claim unseen) and the fourth to James (Maria's freed slots
+    unseen)."""
+    max_age(60)
+    maria, james, cases = centre["maria"], centre["james"], centre["cases"]
+    assert [_route(case_id) for case_id in cases[:3]] == [maria, james, maria]
+    for case_id in (cases[0], cases[2]):
+        with transaction() as session:
+            engine.resolve(session, case_id)                 # Maria 0 of 2, James 1 of 2
+    assert _route(cases[3]) == maria
+    assert (_decision(cases[3]).explanation["pick"]["used"], _decision(cases[3]).explanation["loads_age_ms"] > 0) == (
+        0, True)

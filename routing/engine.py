@@ -377,6 +377,10 @@ def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
 # ---- deciding --------------------------------------------------------------------------------------
 
 
+# The best candidates whose scores an explanation keeps; routing ranks no further.
+_SCORES_SHOWN = 5
+
+
 def _explanation(queue: roster.QueueProfile, need: rules.Need, evaluation: rules.Evaluation,
                  pick: rules.Candidate | None, declined: frozenset[int], loads_age: float) -> dict:
     skill_codes = {s.skill_id: s.code for s in queue.skills}
@@ -389,7 +393,7 @@ def _explanation(queue: roster.QueueProfile, need: rules.Need, evaluation: rules
         "filtered_ids": {reason: sorted(x.user_id for x in c)[:_ID_SAMPLE]
                          for reason, c in evaluation.filtered.items() if c},
         "scores": [{"user_id": r.candidate.user_id, "score": round(r.score, 3), "used": r.candidate.used,
-                    "slots": r.candidate.slots} for r in evaluation.ranked[:5]],
+                    "slots": r.candidate.slots} for r in evaluation.ranked[:_SCORES_SHOWN]],
         "declined": sorted(declined),
         "loads_age_ms": round(loads_age * 1000),      # how old the pool's presence and loads were, if a copy
     }
@@ -557,7 +561,7 @@ class _Choice:
 def _choose(batch: _Batch, choice: _Choice, now: datetime) -> None:
     """Rank the case's pool as it stands and give the best agent the case's slot in memory."""
     pool = batch.pool(choice.queue, choice.case.channel)
-    choice.evaluation = rules.evaluate(choice.queue.strategy, choice.need, pool, choice.declined)
+    choice.evaluation = rules.evaluate(choice.queue.strategy, choice.need, pool, choice.declined, best=_SCORES_SHOWN)
     choice.loads_age = batch.roster.loads.age(choice.queue.id, choice.case.channel)
     choice.pick = choice.evaluation.ranked[0].candidate if choice.evaluation.ranked else None
     if choice.pick is not None:

@@ -5,6 +5,7 @@ capacity, declined (already declined or let the offer time out). The eligible re
 queue's strategy; ties fall to the agent who waited longest for work, then to the lowest id, so the
 outcome never depends on the order rows came back in.
 """
+import heapq
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -69,14 +70,16 @@ class Ranked(NamedTuple):
 
 @dataclass
 class Evaluation:
-    """The candidates of one decision: the eligible ranked best first, and the others by reason."""
+    """The candidates of one decision: the eligible ranked best first (all of them, or the best few asked
+    for), how many were eligible, and the others by reason."""
 
     ranked: list[Ranked]
     filtered: dict[str, list[Candidate]]
+    eligible: int
 
     @property
     def considered(self) -> int:
-        return len(self.ranked) + sum(len(c) for c in self.filtered.values())
+        return self.eligible + sum(len(c) for c in self.filtered.values())
 
 
 def score(strategy: str, need: Need, candidate: Candidate) -> float:
@@ -96,10 +99,9 @@ def scorer(strategy: str, need: Need) -> Callable[[Candidate], float]:
     return lambda candidate: float(candidate.slots - candidate.used)
 
 
-def _rank_key(ranked: Ranked) -> tuple:
+def _rank_key(score_of: Callable[[Candidate], float]) -> Callable[[Candidate], tuple]:
     """Best first: the highest score, then the agent who waited longest for work, then the lowest id."""
-    candidate = ranked.candidate
-    return -ranked.score, candidate.last_assigned_at or _NEVER, candidate.user_id
+    return lambda candidate: (-score_of(candidate), candidate.last_assigned_at or _NEVER, candidate.user_id)
 
 
 def _lacks_skill(skills: Mapping[int, int], required: tuple[tuple[int, int], ...]) -> bool:
@@ -110,9 +112,11 @@ def _lacks_skill(skills: Mapping[int, int], required: tuple[tuple[int, int], ...
 
 
 def evaluate(strategy: str, need: Need, candidates: Iterable[Candidate],
-             declined: frozenset[int] = frozenset()) -> Evaluation:
+             declined: frozenset[int] = frozenset(), best: int | None = None) -> Evaluation:
     """Filter `candidates` for `need`, each for the first reason that applies (see REASONS), and rank the
-    eligible by `strategy`, best first. Runs for every case against every agent of its queue: kept lean."""
+    eligible by `strategy`, best first: all of them, or only the `best` first (routing uses the pick and the
+    few scores an explanation shows; most of a queue's agents may be eligible). Runs for every case against
+    every agent of its queue: kept lean."""
     filtered: dict[str, list[Candidate]] = {reason: [] for reason in REASONS}
     away, unspoken, unskilled, full, refused = (filtered[reason] for reason in REASONS)
     language = need.language
@@ -132,9 +136,9 @@ def evaluate(strategy: str, need: Need, candidates: Iterable[Candidate],
         else:
             eligible.append(candidate)
     score_of = scorer(strategy, need)
-    ranked = [Ranked(candidate, score_of(candidate)) for candidate in eligible]
-    ranked.sort(key=_rank_key)
-    return Evaluation(ranked, filtered)
+    order = _rank_key(score_of)
+    best_first = sorted(eligible, key=order) if best is None else heapq.nsmallest(best, eligible, key=order)
+    return Evaluation([Ranked(candidate, score_of(candidate)) for candidate in best_first], filtered, len(eligible))
 
 
 def waiting_order(case_priority: int, queued_at: datetime, queue_priority: int = 0) -> tuple:

@@ -67,6 +67,15 @@ def test_evaluate_ranks_and_filters_as_the_rules_are_written(strategy, need, poo
     assert ([r.candidate.user_id for r in result.ranked], filtered) == _as_written(strategy, need, pool, declined)
 
 
+@given(strategy_names, needs, candidates, declined_sets, st.integers(1, 6))
+def test_ranking_only_the_best_few_gives_the_head_of_the_full_ranking_and_counts_every_candidate(
+        strategy, need, pool, declined, best):
+    full = rules.evaluate(strategy, need, pool, declined)
+    head = rules.evaluate(strategy, need, pool, declined, best=best)
+    assert head.ranked == full.ranked[:best]
+    assert (head.filtered, head.eligible, head.considered) == (full.filtered, len(full.ranked), len(pool))
+
+
 @given(strategy_names, needs, candidates, st.randoms())
 def test_the_outcome_does_not_depend_on_the_order_of_candidates(strategy, need, pool, rnd):
     shuffled = list(pool)

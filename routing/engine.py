@@ -183,11 +183,11 @@ _DECLINED = select(RoutingDecision.case_id, RoutingDecision.user_id, RoutingDeci
 
 @dataclass(frozen=True)
 class _Agents:
-    """A queue's active agents: their presence and last assignment, their slots on the channels asked for
-    (read now, or as this process's copy has them when `copied`), and what the roster keeps of them (names,
-    languages, levels)."""
+    """A queue's active agents: what the roster keeps of them (names, languages, levels), and their presence,
+    last assignment and slots on the channels asked for, read now, or as this process's copy has them when
+    `copied` (then `members` and `slots` hold every agent the copy has, of any queue)."""
 
-    members: dict[int, tuple[str, datetime | None]]           # user -> (presence, last assigned)
+    members: dict[int, tuple[str, datetime | None]]           # user -> (presence, last assigned), for any agent
     slots: dict[tuple[int, Channel], tuple[int, int]]          # (user, channel) -> (slots, used), for any agent
     staff: roster.Staff
     copied: bool
@@ -207,16 +207,9 @@ def _agents(session: Session, staffing: roster.Roster, queue: roster.QueueProfil
     if copy:
         reading = () if loads.fresh(queue.id, channels, settings.current.loads_max_age_seconds) else _ALL_CHANNELS
     if not reading:
-        staff = staffing.staff(session, queue)
-        members = {user_id: loads.agents[user_id] for user_id in staff.names.keys() if user_id in loads.agents}
-        return _Agents(members, loads.slots, staff, True)
+        return _Agents(loads.agents, loads.slots, staffing.staff(session, queue), True)
     members, slots = _read_loads(session, loads, queue.id, reading)
-    staff = staffing.staff(session, queue, members.keys())
-    # A member deactivated or taken off the queue between this read and the roster's (READ COMMITTED): the
-    # later read is the newer, so they are no longer the queue's.
-    if not staff.names.keys() >= members.keys():
-        members = {user_id: member for user_id, member in members.items() if user_id in staff.names}
-    return _Agents(members, slots, staff, False)
+    return _Agents(members, slots, staffing.staff(session, queue, members.keys()), False)
 
 
 _ALL_CHANNELS = tuple(sorted(Channel, key=lambda c: c.value))
@@ -268,11 +261,14 @@ def refresh_copy(session: Session) -> int | None:
 
 
 def _candidates(agents: _Agents, channel: Channel) -> list[rules.Candidate]:
-    """The agents as candidates on `channel`; one without a capacity row there has no slot."""
-    names, spoken, skills, slots = agents.staff.names, agents.staff.languages, agents.staff.skills, agents.slots
-    return [rules.Candidate(user_id, presence, spoken[user_id], skills.get(user_id, _NO_SKILLS),
-                            *slots.get((user_id, channel), _NO_SLOTS), last_assigned_at, names[user_id])
-            for user_id, (presence, last_assigned_at) in agents.members.items()]
+    """The queue's staff with presence and loads as candidates on `channel`; one without a capacity row there
+    has no slot. A member read but not in the staff was deactivated or taken off the queue between the two
+    reads (READ COMMITTED): the staff is the newer, so they are no longer the queue's."""
+    names, spoken, skills, slots, members = (agents.staff.names, agents.staff.languages, agents.staff.skills,
+                                             agents.slots, agents.members)
+    return [rules.Candidate(user_id, member[0], spoken[user_id], skills.get(user_id, _NO_SKILLS),
+                            *slots.get((user_id, channel), _NO_SLOTS), member[1], name)
+            for user_id, name in names.items() if (member := members.get(user_id)) is not None]
 
 
 def _declined(session: Session, cases: list) -> dict[int, frozenset[int]]:
@@ -346,7 +342,7 @@ def _release_slot(session: Session, case) -> int | None:
                           .values(used=UserCapacity.used - 1)
                           .returning(UserCapacity.slots, UserCapacity.used)).one_or_none()
     if row is not None:
-        roster.kept_loads().set_slot(holder, case.slot_channel, row.slots, row.used)
+        roster.kept().loads.set_slot(holder, case.slot_channel, row.slots, row.used)
     session.execute(update(Case).where(Case.id == case.id).values(slot_channel=None))
     return holder
 
@@ -364,7 +360,7 @@ def reconcile(session: Session, user_id: int) -> dict[Channel, int]:
     counts = dict(session.execute(select(Case.slot_channel, func.count())
                                   .where(holder == user_id, Case.slot_channel.is_not(None))
                                   .group_by(Case.slot_channel)).all())
-    loads = roster.kept_loads()
+    loads = roster.kept().loads
     for channel in Channel:
         slots = session.execute(update(UserCapacity)
                                 .where(UserCapacity.user_id == user_id, UserCapacity.channel == channel)
@@ -843,7 +839,7 @@ def set_presence(session: Session, user_id: int, presence: Presence, now: dateti
         return Effects()
     session.execute(update(User).where(User.id == user_id).values(presence=presence, presence_changed_at=now))
     if agent.is_active:
-        roster.kept_loads().set_agent(user_id, presence.value, agent.last_assigned_at)
+        roster.kept().loads.set_agent(user_id, presence.value, agent.last_assigned_at)
     effects = Effects(presence=[(user_id, presence.value, now)])
     if presence is Presence.AVAILABLE:
         reconcile(session, user_id)
@@ -1032,7 +1028,7 @@ def assign_manually(session: Session, case_id: int, user_id: int, by_user_id: in
                             .returning(UserCapacity.slots, UserCapacity.used)).one_or_none()
     if taken is None:
         raise RoutingError(f"user {user_id} has no free {case.channel.value} slot")
-    loads = roster.kept_loads()
+    loads = roster.kept().loads
     loads.set_slot(user_id, case.channel, taken.slots, taken.used)
     if user_id in loads.agents:
         loads.set_agent(user_id, loads.agents[user_id][0], now)

@@ -150,21 +150,21 @@ class Loads:
         self._pools: dict[tuple[int, Channel], tuple[list, dict[int, int]]] = {}   # (queue, channel) -> pool, index
         self._places: dict[tuple[int, Channel], dict[tuple[int, Channel], int]] = defaultdict(dict)  # slot -> pools
 
+    def age(self, queue_id: int, channel: Channel, now: float | None = None) -> float:
+        """Seconds since the queue's agents were last read on `channel` (infinite if never)."""
+        return (time.monotonic() if now is None else now) - self._read_at.get((queue_id, channel), -math.inf)
+
     def fresh(self, queue_id: int, channels: tuple[Channel, ...], max_age: float) -> bool:
         """Whether the copy of the queue's agents on each of `channels` is at most `max_age` seconds old."""
         now = time.monotonic()
-        return all((queue_id, c) in self._read_at and now - self._read_at[(queue_id, c)] <= max_age for c in channels)
-
-    def age(self, queue_id: int, channel: Channel) -> float:
-        """Seconds since the queue's agents were last read on `channel`."""
-        return time.monotonic() - self._read_at.get((queue_id, channel), -math.inf)
+        return all(self.age(queue_id, c, now) <= max_age for c in channels)
 
     def most_due(self, queue_ids: tuple[int, ...], older_than: float) -> int | None:
         """Of `queue_ids`, the one whose copy is the oldest on some channel (one never read first), if it is
         more than `older_than` seconds old."""
         now, oldest, due = time.monotonic(), older_than, None
         for queue_id in queue_ids:
-            age = now - min(self._read_at.get((queue_id, c), -math.inf) for c in Channel)
+            age = max(self.age(queue_id, c, now) for c in Channel)
             if age > oldest:
                 oldest, due = age, queue_id
         return due
@@ -265,11 +265,6 @@ def kept() -> Roster:
     """The roster this process keeps now (of the last token a transaction read), for steps outside a routing
     batch: one that learns a value, or one that checks the copy's age before reading anything."""
     return _kept
-
-
-def kept_loads() -> Loads:
-    """The loads of the roster this process keeps now, for steps that learn a value outside a routing batch."""
-    return _kept.loads
 
 
 # The token as a column, for a statement that reads it along with what it reads (`for_token`).

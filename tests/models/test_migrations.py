@@ -76,12 +76,29 @@ def test_the_console_queries_have_their_indexes(scratch_database_url):
                      for table in ("cases", "contact_points", "interactions")}
     unique = [tuple(u["column_names"]) for u in inspector.get_unique_constraints("interactions")]
     engine.dispose()
-    assert ("queue_id", "status", "priority", "queued_at") in index_columns["cases"]
-    assert ("assignee_id", "status", "last_activity_at") in index_columns["cases"]
-    assert ("constituent_id", "created_at") in index_columns["cases"]
+    assert ("assignee_id", "priority", "last_activity_at", "id") in index_columns["cases"]   # the inbox
+    assert ("queue_id", "last_activity_at", "id") in index_columns["cases"]                 # a queue, recent first
+    assert ("constituent_id", "created_at") in index_columns["cases"]                       # the 360° view
     assert ("value",) in index_columns["contact_points"]
     assert ("external_id",) in index_columns["interactions"]
     assert ("channel", "external_id") in unique
+
+
+def test_routing_writes_meet_only_the_indexes_a_query_uses(scratch_database_url):
+    """Each routing write of a case adds an entry to every index of the table whose predicate the case meets:
+    the first schema's three unused indexes are gone, and the report index of resolved cases holds only those."""
+    migrate.upgrade(scratch_database_url)
+    engine = create_engine(scratch_database_url)
+    indexes = {ix["name"]: ix for ix in inspect(engine).get_indexes("cases")}
+    with engine.connect() as connection:
+        where = connection.execute(text(
+            "SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'ix_cases_report_resolved'::regclass"
+            if connection.dialect.name == "postgresql" else
+            "SELECT sql FROM sqlite_master WHERE name = 'ix_cases_report_resolved'")).scalar_one()
+    engine.dispose()
+    assert not {"ix_cases_queue_status_priority_queued", "ix_cases_assignee_status_activity",
+                "ix_cases_status_created"} & set(indexes)
+    assert "resolved_at IS NOT NULL" in where
 
 
 def test_flask_db_upgrade_command(scratch_database_url, redis_url):

@@ -231,7 +231,7 @@ def _read_loads(session: Session, loads: roster.Loads, queue_id: int,
             else:
                 slots[(user_id, channel)] = (count, used)
                 loads.set_slot(user_id, channel, count, used)
-    loads.read(queue_id, channels, read_at)
+    loads.read(queue_id, channels, read_at, members.keys())
     return members, slots
 
 
@@ -497,7 +497,8 @@ class _Batch:
                                                 self.copy)
             agents = self.agents[queue.id]
             if agents.copied:           # the copy's pool, kept in step with the copy: this transaction's own list
-                kept, index = self.roster.loads.pool(queue.id, channel, lambda: _candidates(agents, channel))
+                kept, index = self.roster.loads.pool(queue.id, channel, agents.staff,
+                                                     lambda: _candidates(agents, channel))
                 pool = list(kept)
             else:
                 pool = _candidates(agents, channel)

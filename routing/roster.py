@@ -147,7 +147,8 @@ class Loads:
         self.agents: dict[int, tuple[str, datetime | None]] = {}     # user -> (presence, last assigned)
         self.slots: dict[tuple[int, Channel], tuple[int, int]] = {}   # (user, channel) -> (slots, used)
         self._read_at: dict[tuple[int, Channel], float] = {}          # (queue, channel) -> time.monotonic()
-        self._pools: dict[tuple[int, Channel], tuple[list, dict[int, int]]] = {}   # (queue, channel) -> pool, index
+        # (queue, channel) -> the pool, its index (user -> place) and the staff it was built from
+        self._pools: dict[tuple[int, Channel], tuple[list, dict[int, int], Staff]] = {}
         self._places: dict[tuple[int, Channel], dict[tuple[int, Channel], int]] = defaultdict(dict)  # slot -> pools
 
     def age(self, queue_id: int, channel: Channel, now: float | None = None) -> float:
@@ -169,14 +170,20 @@ class Loads:
                 oldest, due = age, queue_id
         return due
 
-    def read(self, queue_id: int, channels: tuple[Channel, ...], read_at: float) -> None:
-        """Note that the queue's agents were read on `channels` at `read_at` (a `time.monotonic()`); their pools
-        there are built again on next use (the queue's staff may have been read again with them)."""
+    def read(self, queue_id: int, channels: tuple[Channel, ...], read_at: float, user_ids: AbstractSet[int]) -> None:
+        """Note that the queue's agents, `user_ids`, were read on `channels` at `read_at` (a `time.monotonic()`),
+        their values set first. A pool there of other agents is built again on next use; one of the same agents
+        holds what was read already (set through `set_agent`, `set_slot` and `drop_slot`)."""
         for channel in channels:
             self._read_at[(queue_id, channel)] = read_at
-            kept = self._pools.pop((queue_id, channel), None)
-            for user_id in kept[1] if kept else ():
-                self._places[(user_id, channel)].pop((queue_id, channel), None)
+            kept = self._pools.get((queue_id, channel))
+            if kept is not None and kept[1].keys() != user_ids:
+                self._drop_pool(queue_id, channel)
+
+    def _drop_pool(self, queue_id: int, channel: Channel) -> None:
+        kept = self._pools.pop((queue_id, channel), None)      # None: another thread dropped it first
+        for user_id in kept[1] if kept else ():
+            self._places[(user_id, channel)].pop((queue_id, channel), None)
 
     def set_agent(self, user_id: int, presence: str, last_assigned_at: datetime | None) -> None:
         value = (presence, last_assigned_at)
@@ -201,17 +208,22 @@ class Loads:
             if kept is not None:
                 kept[0][n] = kept[0][n]._replace(**values)
 
-    def pool(self, queue_id: int, channel: Channel, build: Callable[[], list]) -> tuple[list, dict[int, int]]:
-        """The queue's pool of candidates on `channel` as kept (`build()` it first if it is not), and its
-        index (user -> place). Both are the copy's: a transaction changes a copy of the list."""
+    def pool(self, queue_id: int, channel: Channel, staff: Staff,
+             build: Callable[[], list]) -> tuple[list, dict[int, int]]:
+        """The queue's pool of candidates on `channel` as kept, and its index (user -> place); built first
+        (`build()`, from `staff`) if none is kept, or the one kept was built from another reading of the staff.
+        Both are the copy's: a transaction changes a copy of the list."""
         key = (queue_id, channel)
         kept = self._pools.get(key)
+        if kept is not None and kept[2] is not staff:
+            self._drop_pool(queue_id, channel)
+            kept = None
         if kept is None:
             pool = build()
-            kept = self._pools[key] = (pool, {candidate.user_id: n for n, candidate in enumerate(pool)})
+            kept = self._pools[key] = (pool, {candidate.user_id: n for n, candidate in enumerate(pool)}, staff)
             for user_id, n in kept[1].items():
                 self._places[(user_id, channel)][key] = n
-        return kept
+        return kept[0], kept[1]
 
 
 class Roster:

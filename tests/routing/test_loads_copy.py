@@ -213,3 +213,35 @@ def test_the_pools_kept_with_the_copy_follow_each_claim_and_freed_slot_of_this_p
     assert _route(cases[3]) == maria
     assert (_decision(cases[3]).explanation["pick"]["used"], _decision(cases[3]).explanation["loads_age_ms"] > 0) == (
         0, True)
+
+
+def test_a_pool_outlives_a_read_of_the_same_agents_and_ranks_on_what_the_read_found(centre, max_age, monkeypatch):
+    """Reading a queue's agents again (between jobs, every few seconds) sets what it found in the kept pool
+    rather than dropping it to be built again: one pool built for three cases, and each refresh's reading
+    decides the next case where what the pool held before would have decided otherwise, with room for the
+    claim to let that pick stand (the pool as built: both free, so Maria; as this process's claims left it:
+    Maria 1 of 2, so James)."""
+    built = []
+    candidates = engine._candidates
+    monkeypatch.setattr(engine, "_candidates", lambda agents, channel: built.append(channel) or candidates(
+        agents, channel))
+    max_age(1.0)
+    maria, james, cases = centre["maria"], centre["james"], centre["cases"]
+    streets = _queue_of(cases[0])
+
+    def refreshed() -> None:
+        time.sleep(0.8)
+        with reading() as session:
+            assert engine.refresh_copy(session) == streets
+
+    with reading() as session:
+        engine.refresh_copy(session)
+    assert _route(cases[0]) == maria                # Maria 1 of 2
+    _set_used(maria, 0)
+    _set_used(james, 1)
+    refreshed()
+    assert _route(cases[1]) == maria                # read: Maria 0, James 1 (the claims alone: James)
+    _set_used(james, 0)
+    refreshed()
+    assert _route(cases[2]) == james                # read: Maria 1, James 0 (the pool as built: Maria)
+    assert built == [Channel.EMAIL]

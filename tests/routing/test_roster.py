@@ -5,6 +5,7 @@ import pytest
 from sqlalchemy import delete, select, update
 
 from models import (
+    Channel,
     Presence,
     Queue,
     QueueMember,
@@ -16,7 +17,7 @@ from models import (
     UserSkill,
     transaction,
 )
-from routing import engine, roster
+from routing import engine, roster, rules
 from tests.routing.builders import make_agent, make_routed_queue, open_case
 
 
@@ -150,3 +151,21 @@ def test_a_member_the_roster_does_not_know_makes_it_read_the_queue_again(db_sess
     assert staffing.staff(db_session, profile, {lucia.id}) is kept
     unknown = lucia.id + 1000
     assert staffing.staff(db_session, profile, {unknown}) is not kept
+
+
+def _candidate(user_id: int, used: int = 0) -> rules.Candidate:
+    return rules.Candidate(user_id, "available", ("en",), {}, 2, used, None, f"agent {user_id}")
+
+
+def test_a_kept_pool_is_built_again_only_for_other_agents_or_another_reading_of_the_staff():
+    loads, staff, built = roster.Loads(), roster.Staff({1: "a", 2: "b"}, {}, {}), []
+    build = lambda: built.append(1) or [_candidate(1), _candidate(2)]
+    pool, index = loads.pool(7, Channel.EMAIL, staff, build)
+    loads.set_slot(2, Channel.EMAIL, 2, 1)
+    loads.read(7, (Channel.EMAIL,), 0.0, {1, 2})
+    assert loads.pool(7, Channel.EMAIL, staff, build) == (pool, index)
+    assert (pool[index[2]].used, built) == (1, [1])
+    loads.read(7, (Channel.EMAIL,), 0.0, {1, 2, 3})             # another agent: built again on next use
+    loads.pool(7, Channel.EMAIL, staff, build)
+    loads.pool(7, Channel.EMAIL, roster.Staff({1: "a", 2: "b"}, {}, {}), build)    # the staff read again
+    assert built == [1, 1, 1]

@@ -17,8 +17,9 @@ CASES_CREATED = Index("ix_cases_report_created", Case.created_at, postgresql_inc
 # Agents: cases resolved in a range.
 # Only resolved cases: a range of `resolved_at` implies it is set, and routing's writes (unresolved cases) add
 # nothing to it.
+_RESOLVED = Case.resolved_at.is_not(None)
 CASES_RESOLVED = Index("ix_cases_report_resolved", Case.resolved_at,
                        postgresql_include=["assignee_id", "created_at", "first_responded_at", "queue_id", "channel"],
-                       postgresql_where=Case.resolved_at.is_not(None), sqlite_where=Case.resolved_at.is_not(None))
+                       postgresql_where=_RESOLVED, sqlite_where=_RESOLVED)
 # Satisfaction: surveys sent in a range (answers have their own index).
 SURVEYS_SENT = Index("ix_survey_responses_sent_at", SurveyResponse.sent_at)

@@ -89,7 +89,7 @@ def test_routing_writes_meet_only_the_indexes_a_query_uses(scratch_database_url)
     the first schema's three unused indexes are gone, and the report index of resolved cases holds only those."""
     migrate.upgrade(scratch_database_url)
     engine = create_engine(scratch_database_url)
-    indexes = {ix["name"]: ix for ix in inspect(engine).get_indexes("cases")}
+    indexes = {ix["name"] for ix in inspect(engine).get_indexes("cases")}
     with engine.connect() as connection:
         where = connection.execute(text(
             "SELECT pg_get_expr(indpred, indrelid) FROM pg_index WHERE indexrelid = 'ix_cases_report_resolved'::regclass"
@@ -97,7 +97,7 @@ def test_routing_writes_meet_only_the_indexes_a_query_uses(scratch_database_url)
             "SELECT sql FROM sqlite_master WHERE name = 'ix_cases_report_resolved'")).scalar_one()
     engine.dispose()
     assert not {"ix_cases_queue_status_priority_queued", "ix_cases_assignee_status_activity",
-                "ix_cases_status_created"} & set(indexes)
+                "ix_cases_status_created"} & indexes
     assert "resolved_at IS NOT NULL" in where
 
 

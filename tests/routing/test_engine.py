@@ -131,6 +131,41 @@ def test_a_chat_is_offered_and_becomes_the_agents_when_accepted(db_session, bene
     assert engine.accept_offer(db_session, offer.decision_id, maria.id).assigned == []   # answered already
 
 
+def test_an_accept_and_a_resolve_leave_the_objects_the_session_holds_as_the_database_has_them(db_session, benefits):
+    """A console request holds the case, the agent's capacity and the offer as objects when it accepts or
+    resolves; the steps write with Core UPDATEs and give those objects the values written (the time of the
+    update too), as the ORM's own UPDATE would. Each compared with the row read afresh."""
+    _queue, maria, _james, _away = benefits
+    chat = open_case(db_session, "benefits", channel=Channel.CHAT, language="es")
+    [offer] = engine.route_case(db_session, chat.id).offered
+    db_session.commit()
+    rows = {Case: Case.id == chat.id, RoutingDecision: RoutingDecision.id == offer.decision_id,
+            UserCapacity: (UserCapacity.user_id == maria.id) & (UserCapacity.channel == Channel.CHAT)}
+    held = [db_session.execute(select(model).where(row)).scalar_one() for model, row in rows.items()]
+    columns = {Case: ("status", "assignee_id", "offered_to_id", "slot_channel", "last_activity_at", "resolved_at",
+                      "updated_at"), RoutingDecision: ("outcome", "responded_at"), UserCapacity: ("used",)}
+
+    def as_held_and_stored():
+        seen = [tuple(getattr(row, name) for name in columns[type(row)]) for row in held]
+        stored = [tuple(db_session.execute(select(*(getattr(model, name) for name in names)).where(rows[model])).one())
+                  for model, names in columns.items()]
+        return seen, stored
+
+    accepted_at = utcnow()
+    engine.accept_offer(db_session, offer.decision_id, maria.id, accepted_at)
+    seen, stored = as_held_and_stored()
+    assert seen == stored
+    assert seen[0][:4] == (CaseStatus.ASSIGNED, maria.id, None, Channel.CHAT) and seen[0][-1] == accepted_at
+    assert seen[1] == (DecisionOutcome.ACCEPTED, accepted_at)
+    resolved_at = utcnow()
+    engine.resolve(db_session, chat.id, resolved_at)
+    seen, stored = as_held_and_stored()
+    assert seen == stored
+    assert seen[0] == (CaseStatus.RESOLVED, maria.id, None, None, resolved_at, resolved_at, resolved_at)
+    assert seen[2] == (0,)
+    db_session.commit()
+
+
 def test_a_declined_or_unanswered_offer_goes_to_the_next_agent_and_not_back(db_session, benefits):
     _queue, maria, james, _away = benefits
     phone = open_case(db_session, "benefits", channel=Channel.PHONE, language="en")

@@ -121,12 +121,47 @@ def _counted(into: list, item) -> None:
 
 class Done(NamedTuple):
     """What one benchmark process reports: its timed items (latencies, or (seconds, decisions) per batch), its
-    NO_CANDIDATE decisions, its phases (seconds by name) and the transactions it ran again after a deadlock."""
+    NO_CANDIDATE decisions, its phases (seconds by name), the transactions it ran again after a deadlock, and
+    the CPU seconds its work took (`Cpu.spent`)."""
 
     timed: list
     misses: int
     phases: dict
     deadlocks: int
+    cpu: tuple[float, float | None]
+
+
+class Cpu:
+    """The CPU time a benchmark process spends from here on, timed or not: its own, and on PostgreSQL that of
+    its server process (read from /proc: the server runs on this machine). The 2 cores are shared by the
+    processes and the server, so the two add up to what a decision costs the machine, whatever the
+    contention of the moment; the latencies depend on it."""
+
+    def __init__(self):
+        self.backend = _backend_pid()
+        self.started = time.process_time(), _process_seconds(self.backend)
+
+    def spent(self) -> tuple[float, float | None]:
+        """(this process's seconds, its server process's or None: SQLite, or the connection was replaced)."""
+        python = time.process_time() - self.started[0]
+        if self.backend is None or _backend_pid() != self.backend:
+            return python, None
+        return python, _process_seconds(self.backend) - self.started[1]
+
+
+def _backend_pid() -> int | None:
+    with transaction() as session:
+        if session.connection().dialect.name != "postgresql":
+            return None
+        return session.execute(text("SELECT pg_backend_pid()")).scalar_one()
+
+
+def _process_seconds(pid: int | None) -> float:
+    """User and system CPU seconds of process `pid` so far (0 for None)."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def seed_centre(agents: int, rng: random.Random) -> None:
@@ -222,6 +257,7 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
     """One process: make `decisions` routing decisions; put a `Done` of their latencies on `out`."""
     _start_like_a_worker(url)
     rng = random.Random(1000 + worker)
+    cpu = Cpu()
     latencies, misses, arrivals = [], 0, 0
     while len(latencies) < decisions:
         between_jobs()                            # untimed: as `flask worker` does between jobs
@@ -243,7 +279,7 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
             _accept_offers(effects)
         else:
             misses += 1
-    out.put(Done(latencies, misses, dict(_spent), _deadlocks))
+    out.put(Done(latencies, misses, dict(_spent), _deadlocks, cpu.spent()))
 
 
 def _deadlock_retried(run, *args):
@@ -271,6 +307,7 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
     """One process, batched: put a `Done` of [(batch seconds, decisions in it)] on `out`."""
     _start_like_a_worker(url)
     rng = random.Random(1000 + worker)
+    cpu = Cpu()
     batches, made, misses, arrivals = [], 0, 0, 0
     while made < decisions:
         between_jobs()                            # untimed: as `flask worker` does between jobs
@@ -294,7 +331,7 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
             made += decided
             misses += decided - len(effects.assigned) - len(effects.offered)
         _accept_offers(effects)
-    out.put(Done(batches, misses, dict(_spent), _deadlocks))
+    out.put(Done(batches, misses, dict(_spent), _deadlocks, cpu.spent()))
 
 
 def _reporting(target, out, *args) -> None:
@@ -395,15 +432,25 @@ def run(url: str, agents: int, decisions: int, waiting: int, processes: int, bat
         batches = [b for r in results for b in r.timed]
         made = sum(n for _s, n in batches)
         routing_seconds = sum(s for s, _n in batches)
-        return figures | {"decisions": made, "decisions_per_second": round(made / wall),
+        return figures | {"decisions": made, "decisions_per_second": round(made / wall), **_cpu_figures(results, made),
                           "routing_decisions_per_second": round(made * processes / routing_seconds),
                           "mean_batch_size": round(made / len(batches), 1),
                           **quantiles(sorted(s for s, _n in batches), "batch_"),
                           **quantiles(sorted(s / n for s, n in batches), "per_decision_")}
     latencies = sorted(s for r in results for s in r.timed)
     return figures | {"decisions": len(latencies), "decisions_per_second": round(len(latencies) / wall),
+                      **_cpu_figures(results, len(latencies)),
                       "routing_decisions_per_second": round(len(latencies) * processes / sum(latencies)),
                       **quantiles(latencies)}
+
+
+def _cpu_figures(results: list[Done], decisions: int) -> dict:
+    """The processes' CPU time per decision made (all their work, timed or not), and their PostgreSQL server
+    processes', when every process could read its own."""
+    python = sum(r.cpu[0] for r in results)
+    database = None if any(r.cpu[1] is None for r in results) else sum(r.cpu[1] for r in results)
+    return {"cpu_ms_per_decision": {"bench processes": round(python * 1000 / decisions, 3),
+                                    "postgresql": None if database is None else round(database * 1000 / decisions, 3)}}
 
 
 def quantiles(seconds: list[float], prefix: str = "") -> dict:

@@ -18,7 +18,8 @@ Redis is not on this path: RQ transport (enqueue, dequeue) comes on top of these
 with --json is one JSON object of the figures.
 
 With --batch N the processes route in batches instead (`engine.route_waiting`): each round frees up to N
-slots of one queue's agents in one transaction (resolves, untimed), adds N/4 new cases to it, then routes
+slots of one queue's agents in one transaction (resolves of cases the process gave out, untimed: `Held`),
+adds N/4 new cases to it, then routes
 up to N of its waiting cases in one timed transaction; one that deadlocks is run again (counted in
 `deadlocks_retried`) and its latency runs from the first attempt, while its phases and CPU time are those
 of the attempt that committed. A batch's latency is given whole and per decision;
@@ -41,7 +42,7 @@ import statistics
 import tempfile
 import time
 import traceback
-from collections import Counter
+from collections import Counter, defaultdict, deque
 from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -227,21 +228,42 @@ def _untimed(step, *args) -> engine.Effects:
         return step(session, *args)
 
 
-def _accept_offers(effects: engine.Effects) -> None:
+class Held:
+    """The cases this process's routing gave out (assigned, or offered and accepted) and has not resolved,
+    by queue and by agent, oldest first: the slots the process frees. Read back from the database instead,
+    they would cost a walk through the growing history of the queue or agent on every round (none of the
+    console's indexes serves "held cases of a queue"), which made long runs slower the longer they ran."""
+
+    def __init__(self):
+        self.by_queue: dict[int, deque[int]] = defaultdict(deque)
+        self.by_user: dict[int, deque[int]] = defaultdict(deque)
+        self.resolved: set[int] = set()
+
+    def add(self, effects: engine.Effects) -> None:
+        for case_id, user_id, queue_id in effects.assigned:
+            self.by_queue[queue_id].append(case_id)
+            self.by_user[user_id].append(case_id)
+
+    def take(self, cases: deque[int], count: int) -> list[int]:
+        """Up to `count` of `cases` not resolved yet, oldest first, now counted as resolved."""
+        taken = []
+        while cases and len(taken) < count:
+            case_id = cases.popleft()
+            if case_id not in self.resolved:
+                self.resolved.add(case_id)
+                taken.append(case_id)
+        return taken
+
+
+def _accept_offers(effects: engine.Effects, held: Held) -> None:
     for offer in effects.offered:
-        _untimed(engine.accept_offer, offer.decision_id, offer.user_id)
+        held.add(_untimed(engine.accept_offer, offer.decision_id, offer.user_id))
 
 
 def _arrival(n: int, rng: random.Random) -> tuple[engine.Effects, float]:
     with transaction() as session:
         case_id = session.execute(insert(Case).values(**_case_row(n, rng, utcnow())).returning(Case.id)).scalar_one()
     return _timed(engine.route_case, case_id)
-
-
-def _one_held_case(user_id: int) -> int | None:
-    with transaction() as session:
-        return session.execute(select(Case.id).where(Case.assignee_id == user_id, Case.status == CaseStatus.ASSIGNED,
-                                                      Case.slot_channel.is_not(None)).limit(1)).scalar()
 
 
 def _start_like_a_worker(url: str) -> None:
@@ -257,7 +279,7 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
     """One process: make `decisions` routing decisions; put a `Done` of their latencies on `out`."""
     _start_like_a_worker(url)
     rng = random.Random(1000 + worker)
-    cpu = Cpu()
+    cpu, held = Cpu(), Held()
     latencies, misses, arrivals = [], 0, 0
     while len(latencies) < decisions:
         between_jobs()                            # untimed: as `flask worker` does between jobs
@@ -268,15 +290,15 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
             user_id = rng.randint(1, agents)
             if rng.random() < 0.01:
                 _untimed(engine.set_presence, user_id, rng.choice([Presence.AWAY, Presence.AVAILABLE]))
-            held = _one_held_case(user_id)
-            if held is not None:
-                _untimed(engine.resolve, held)
+            for case_id in held.take(held.by_user[user_id], 1):
+                _untimed(engine.resolve, case_id)
             effects, seconds = _timed(engine.fill, user_id)
             if not (effects.assigned or effects.offered):
                 continue             # nothing the agent could take, or not available: no decision made
         _counted(latencies, seconds)    # a NO_CANDIDATE decision is a decision too
         if effects.assigned or effects.offered:
-            _accept_offers(effects)
+            held.add(effects)
+            _accept_offers(effects, held)
         else:
             misses += 1
     out.put(Done(latencies, misses, dict(_spent), _deadlocks, cpu.spent()))
@@ -294,12 +316,10 @@ def _deadlock_retried(run, *args):
             _deadlocks += 1
 
 
-def _free_slots(queue_id: int, count: int) -> None:
-    """Resolve up to `count` held cases of `queue_id`, in one transaction (untimed)."""
+def _free_slots(case_ids: list[int]) -> None:
+    """Resolve the cases, in one transaction (untimed)."""
     with transaction() as session:
-        held = session.execute(select(Case.id).where(Case.queue_id == queue_id, Case.status == CaseStatus.ASSIGNED,
-                                                     Case.slot_channel.is_not(None)).limit(count)).scalars().all()
-        for case_id in held:
+        for case_id in case_ids:
             engine.resolve(session, case_id)
 
 
@@ -307,12 +327,12 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
     """One process, batched: put a `Done` of [(batch seconds, decisions in it)] on `out`."""
     _start_like_a_worker(url)
     rng = random.Random(1000 + worker)
-    cpu = Cpu()
-    batches, made, misses, arrivals = [], 0, 0, 0
+    cpu, held = Cpu(), Held()
+    batches, made, misses, arrivals, seen = [], 0, 0, 0, 0
     while made < decisions:
         between_jobs()                            # untimed: as `flask worker` does between jobs
         queue_id = rng.randint(1, 20)
-        _deadlock_retried(_free_slots, queue_id, batch)
+        _deadlock_retried(_free_slots, held.take(held.by_queue[queue_id], batch))
         rows = []
         for _ in range(batch // 4):
             arrivals += 1
@@ -323,15 +343,25 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
         started = time.perf_counter()                 # a deadlocked attempt counts in the latency of its retry
         effects, _attempt = _deadlock_retried(_timed, engine.route_waiting, queue_id, batch, now)
         seconds = time.perf_counter() - started
-        with transaction() as session:
-            decided = session.execute(select(func.count(RoutingDecision.id)).where(
-                RoutingDecision.created_at == now, RoutingDecision.queue_id == queue_id)).scalar_one()
+        decided, seen = _decided(queue_id, now, seen)
         if decided:
             _counted(batches, (seconds, decided))
             made += decided
             misses += decided - len(effects.assigned) - len(effects.offered)
-        _accept_offers(effects)
+        held.add(effects)
+        _accept_offers(effects, held)
     out.put(Done(batches, misses, dict(_spent), _deadlocks, cpu.spent()))
+
+
+def _decided(queue_id: int, now, seen: int) -> tuple[int, int]:
+    """The decisions the batch routed at `now` in `queue_id` made, and the last decision id there is now.
+    Only decisions after `seen` (the last id there was before the batch) are looked at: the batch's came after,
+    and a count over the whole table would grow with the run."""
+    with transaction() as session:
+        decided, last = session.execute(
+            select(func.count().filter((RoutingDecision.created_at == now) & (RoutingDecision.queue_id == queue_id)),
+                   func.max(RoutingDecision.id)).where(RoutingDecision.id > seen)).one()
+    return decided, last or seen
 
 
 def _reporting(target, out, *args) -> None:

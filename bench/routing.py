@@ -47,7 +47,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
-from sqlalchemy import func, insert, select, text
+from sqlalchemy import bindparam, func, insert, select, text
 from sqlalchemy.exc import OperationalError
 
 from bench import print_figures, production_engines
@@ -72,6 +72,7 @@ from models import (
     transaction,
     utcnow,
 )
+from models.db import execute_core
 from routing import engine, rules
 from routing.dispatch import DEADLOCK
 
@@ -235,23 +236,23 @@ class Held:
     console's indexes serves "held cases of a queue"), which made long runs slower the longer they ran."""
 
     def __init__(self):
-        self.by_queue: dict[int, deque[int]] = defaultdict(deque)
-        self.by_user: dict[int, deque[int]] = defaultdict(deque)
+        self.by_queue: dict[int, deque[tuple[int, int]]] = defaultdict(deque)    # (case, its agent)
+        self.by_user: dict[int, deque[tuple[int, int]]] = defaultdict(deque)
         self.resolved: set[int] = set()
 
     def add(self, effects: engine.Effects) -> None:
         for case_id, user_id, queue_id in effects.assigned:
-            self.by_queue[queue_id].append(case_id)
-            self.by_user[user_id].append(case_id)
+            self.by_queue[queue_id].append((case_id, user_id))
+            self.by_user[user_id].append((case_id, user_id))
 
-    def take(self, cases: deque[int], count: int) -> list[int]:
+    def take(self, cases: deque[tuple[int, int]], count: int) -> list[tuple[int, int]]:
         """Up to `count` of `cases` not resolved yet, oldest first, now counted as resolved."""
         taken = []
         while cases and len(taken) < count:
-            case_id = cases.popleft()
+            case_id, user_id = cases.popleft()
             if case_id not in self.resolved:
                 self.resolved.add(case_id)
-                taken.append(case_id)
+                taken.append((case_id, user_id))
         return taken
 
 
@@ -290,7 +291,7 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
             user_id = rng.randint(1, agents)
             if rng.random() < 0.01:
                 _untimed(engine.set_presence, user_id, rng.choice([Presence.AWAY, Presence.AVAILABLE]))
-            for case_id in held.take(held.by_user[user_id], 1):
+            for case_id, _user_id in held.take(held.by_user[user_id], 1):
                 _untimed(engine.resolve, case_id)
             effects, seconds = _timed(engine.fill, user_id)
             if not (effects.assigned or effects.offered):
@@ -316,10 +317,20 @@ def _deadlock_retried(run, *args):
             _deadlocks += 1
 
 
-def _free_slots(case_ids: list[int]) -> None:
-    """Resolve the cases, in one transaction (untimed)."""
+# The capacity rows of agents, locked in the order the claim (`engine._TAKE_FREE`) locks them in.
+_LOCK_CAPACITY = (select(UserCapacity.user_id).where(UserCapacity.user_id.in_(bindparam("users", expanding=True)))
+                  .order_by(UserCapacity.user_id, UserCapacity.channel).with_for_update())
+
+
+def _free_slots(cases: list[tuple[int, int]]) -> None:
+    """Resolve the cases (case, its agent), in one transaction (untimed). Their agents' capacity rows are locked
+    first, in the claim's order: resolved one by one, the cases would lock them in another, and could meet
+    a routing transaction's claim in a deadlock, which PostgreSQL finds only after `deadlock_timeout` (1 s),
+    all of it in that transaction's latency. (The console resolves one case a transaction: one row.)"""
     with transaction() as session:
-        for case_id in case_ids:
+        if cases:
+            execute_core(session, _LOCK_CAPACITY, {"users": sorted({user_id for _case_id, user_id in cases})}).all()
+        for case_id, _user_id in cases:
             engine.resolve(session, case_id)
 
 

@@ -25,6 +25,9 @@ up to N of its waiting cases in one timed transaction; one that deadlocks is run
 of the attempt that committed. A batch's latency is given whole and per decision;
 `routing_decisions_per_second` counts the routing transactions' time only (decisions x processes / time
 spent routing), `decisions_per_second` the wall clock with the untimed resolves and accepts.
+`cpu_ms_per_decision` is the CPU time the processes spent per decision, all their work, and that of their
+PostgreSQL server processes (`Cpu`): steadier than the rates on a shared machine, it shows when the machine,
+not the code, moved.
 
 With --phases the engine's steps are timed too (reading the agents, the declines, building the pools,
 ranking, the explanations, the claim, the writes), in milliseconds per routing

@@ -46,6 +46,7 @@ import tempfile
 import time
 import traceback
 from collections import Counter, defaultdict, deque
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
@@ -233,30 +234,24 @@ def _untimed(step, *args) -> engine.Effects:
 
 
 class Held:
-    """The cases this process's routing gave out (assigned, or offered and accepted) and has not resolved,
-    by queue and by agent, oldest first: the slots the process frees. Read back from the database instead,
-    they would cost a walk through the growing history of the queue or agent on every round (none of the
-    console's indexes serves "held cases of a queue"), which made long runs slower the longer they ran."""
+    """The cases this process's routing gave out (assigned, or offered and accepted) and has not resolved, by
+    queue or by agent (`key` of an `Effects.assigned` entry), oldest first: the slots the process frees. Read
+    back from the database instead, they would cost a walk through the growing history of the queue or agent
+    on every round (none of the console's indexes serves "held cases of a queue"), which made long runs
+    slower the longer they ran."""
 
-    def __init__(self):
-        self.by_queue: dict[int, deque[tuple[int, int]]] = defaultdict(deque)    # (case, its agent)
-        self.by_user: dict[int, deque[tuple[int, int]]] = defaultdict(deque)
-        self.resolved: set[int] = set()
+    def __init__(self, key: Callable[[tuple[int, int, int]], int]):
+        self.key = key
+        self.cases: dict[int, deque[tuple[int, int]]] = defaultdict(deque)    # key -> (case, its agent)
 
     def add(self, effects: engine.Effects) -> None:
-        for case_id, user_id, queue_id in effects.assigned:
-            self.by_queue[queue_id].append((case_id, user_id))
-            self.by_user[user_id].append((case_id, user_id))
+        for assigned in effects.assigned:
+            self.cases[self.key(assigned)].append(assigned[:2])
 
-    def take(self, cases: deque[tuple[int, int]], count: int) -> list[tuple[int, int]]:
-        """Up to `count` of `cases` not resolved yet, oldest first, now counted as resolved."""
-        taken = []
-        while cases and len(taken) < count:
-            case_id, user_id = cases.popleft()
-            if case_id not in self.resolved:
-                self.resolved.add(case_id)
-                taken.append((case_id, user_id))
-        return taken
+    def take(self, key: int, count: int) -> list[tuple[int, int]]:
+        """Up to `count` of the cases held under `key`, oldest first, no longer held."""
+        cases = self.cases[key]
+        return [cases.popleft() for _ in range(min(count, len(cases)))]
 
 
 def _accept_offers(effects: engine.Effects, held: Held) -> None:
@@ -283,7 +278,7 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
     """One process: make `decisions` routing decisions; put a `Done` of their latencies on `out`."""
     _start_like_a_worker(url)
     rng = random.Random(1000 + worker)
-    cpu, held = Cpu(), Held()
+    cpu, held = Cpu(), Held(key=lambda assigned: assigned[1])     # by agent
     latencies, misses, arrivals = [], 0, 0
     while len(latencies) < decisions:
         between_jobs()                            # untimed: as `flask worker` does between jobs
@@ -294,7 +289,7 @@ def work(url: str, worker: int, decisions: int, agents: int, out) -> None:
             user_id = rng.randint(1, agents)
             if rng.random() < 0.01:
                 _untimed(engine.set_presence, user_id, rng.choice([Presence.AWAY, Presence.AVAILABLE]))
-            for case_id, _user_id in held.take(held.by_user[user_id], 1):
+            for case_id, _user_id in held.take(user_id, 1):
                 _untimed(engine.resolve, case_id)
             effects, seconds = _timed(engine.fill, user_id)
             if not (effects.assigned or effects.offered):
@@ -341,12 +336,12 @@ def work_batched(url: str, worker: int, decisions: int, batch: int, out) -> None
     """One process, batched: put a `Done` of [(batch seconds, decisions in it)] on `out`."""
     _start_like_a_worker(url)
     rng = random.Random(1000 + worker)
-    cpu, held = Cpu(), Held()
+    cpu, held = Cpu(), Held(key=lambda assigned: assigned[2])     # by queue
     batches, made, misses, arrivals, seen = [], 0, 0, 0, 0
     while made < decisions:
         between_jobs()                            # untimed: as `flask worker` does between jobs
         queue_id = rng.randint(1, 20)
-        _deadlock_retried(_free_slots, held.take(held.by_queue[queue_id], batch))
+        _deadlock_retried(_free_slots, held.take(queue_id, batch))
         rows = []
         for _ in range(batch // 4):
             arrivals += 1

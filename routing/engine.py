@@ -95,7 +95,7 @@ from models import (
     utcnow,
 )
 from models.case import WAITING
-from models.db import execute_core, serialises_writers, sync_loaded
+from models.db import execute_core, execute_update, serialises_writers, sync_loaded
 from routing import roster, rules, settings
 
 log = logging.getLogger(__name__)
@@ -358,8 +358,7 @@ def _update_case(session: Session, case_id: int, now: datetime, **values) -> Non
     every routed case comes to, spent several times as much in the ORM's bulk UPDATE, and a statement built
     anew with its values in it costs most of that again in working out its cache key."""
     values["updated_at"] = now
-    execute_core(session, _case_update(tuple(sorted(values))), values | {"b_case": case_id})
-    sync_loaded(session, Case, case_id, **values)
+    execute_update(session, _case_update(tuple(sorted(values))), values | {"b_case": case_id}, Case, case_id, **values)
 
 
 @functools.lru_cache(maxsize=32)
@@ -802,8 +801,7 @@ _ANSWER = (update(RoutingDecision).where(RoutingDecision.id == bindparam("b_deci
 def _answer_offer(session: Session, decision_id: int, outcome: DecisionOutcome, now: datetime) -> None:
     """Store the offer's answer (accepted, declined, timed out), in its row and in the object held for it."""
     values = {"outcome": outcome, "responded_at": now}
-    execute_core(session, _ANSWER, values | {"b_decision": decision_id})
-    sync_loaded(session, RoutingDecision, decision_id, **values)
+    execute_update(session, _ANSWER, values | {"b_decision": decision_id}, RoutingDecision, decision_id, **values)
 
 
 def accept_offer(session: Session, decision_id: int, user_id: int, now: datetime | None = None) -> Effects:
